@@ -1,0 +1,50 @@
+# tryvoha: `make run` serves on the embedded SQLite store; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+STORE ?= sqlite:///var/tryvoha.db
+
+.PHONY: setup run test lint typecheck pytest bench demo clean system-test system-bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Debian packages the tests need (chromium for the browser tests); installed when missing.
+system-test:
+	@scripts/need-apt chromium:chromium
+
+system-bench:
+	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk
+
+run: setup
+	@mkdir -p var
+	$(BIN)/tryvoha serve --host $(HOST) --port $(PORT) --store $(STORE)
+
+lint: setup
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
+
+typecheck: setup
+	$(BIN)/mypy
+
+pytest: setup system-test
+	$(BIN)/pytest
+
+test: lint typecheck pytest
+
+bench: setup system-bench
+	$(BIN)/python -m bench.run
+
+demo: setup
+	$(BIN)/tryvoha demo
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

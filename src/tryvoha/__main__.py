@@ -1,0 +1,3 @@
+from tryvoha.cli.main import main
+
+main()

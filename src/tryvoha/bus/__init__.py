@@ -1,0 +1,1 @@
+"""Carries committed events to every process that serves streams."""

@@ -1,0 +1,24 @@
+"""The `tryvoha` command."""
+
+from __future__ import annotations
+
+import typer
+
+from tryvoha.cli import alerts, serve, tokens
+
+app = typer.Typer(
+    help="tryvoha: open, self-hostable nationwide air-raid alerts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command()(serve.serve)
+app.add_typer(tokens.app, name="token")
+app.command()(alerts.declare)
+app.command()(alerts.clear)
+app.command()(alerts.status)
+app.command()(alerts.tail)
+
+
+def main() -> None:
+    app()

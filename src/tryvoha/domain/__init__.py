@@ -1,0 +1,1 @@
+"""The pure core: regions, alerts, events, the state projection and statistics. No I/O."""

@@ -1,0 +1,69 @@
+"""Issuers' tokens: made once, shown once, stored only as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tryvoha.domain.regions import RegionId, RegionTree
+from tryvoha.domain.scope import Principal, Role
+from tryvoha.store.base import Store, TokenRecord
+
+TOKEN_PREFIX = "tv_"
+
+
+class AuthError(Exception):
+    """No usable credentials: missing, malformed, unknown or revoked token."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def hash_token(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash is enough (no dictionary to attack).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    record: TokenRecord
+    secret: str
+
+
+async def issue_token(
+    store: Store, tree: RegionTree, name: str, role: Role, scope: Sequence[str]
+) -> IssuedToken:
+    """Create a token; scope entries may be ids or unique region names."""
+    if not name.strip():
+        raise ValueError("a token needs a name")
+    regions = [tree.resolve(s.strip()).id for s in scope if s.strip()]
+    if not regions:
+        raise ValueError("a token needs a scope: one region id or more (UA for the whole country)")
+    secret = new_token()
+    record = await store.create_token(
+        name.strip(), role, list(dict.fromkeys(regions)), hash_token(secret)
+    )
+    return IssuedToken(record, secret)
+
+
+async def authenticate(store: Store, authorization: str | None) -> Principal:
+    """The principal behind an `Authorization: Bearer <token>` header."""
+    if not authorization:
+        raise AuthError("this write needs a token: send 'Authorization: Bearer <token>'")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("the Authorization header must be 'Bearer <token>'")
+    record = await store.token_by_hash(hash_token(token))
+    if record is None:
+        raise AuthError("the token is not known")
+    if record.revoked_at is not None:
+        raise AuthError(f"the token '{record.name}' was revoked")
+    return Principal(record.name, record.role, tuple(RegionId(r) for r in record.scope))

@@ -1,0 +1,262 @@
+"""Writes: authorise, decide, commit durably, then answer. And the projection's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import orjson
+
+from tryvoha.domain.alerts import AlertId
+from tryvoha.domain.commands import (
+    ClearAlert,
+    Command,
+    Declare,
+    Update,
+    decide,
+    ensure_not_active,
+    touched_regions,
+)
+from tryvoha.domain.errors import DomainError, OutOfScopeError, UnknownAlertError
+from tryvoha.domain.events import Event, Seq
+from tryvoha.domain.projection import Projection
+from tryvoha.domain.regions import RegionTree
+from tryvoha.domain.scope import Principal, check_scope
+from tryvoha.engine.clock import Clock, new_alert_id, system_clock
+from tryvoha.engine.feed import Feed, FeedGapError
+from tryvoha.protocol.wire import alert_from_json, alert_to_json, decode_event
+from tryvoha.store.base import AuditEntry, Committed, IdempotencyRecord, Store
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_EVERY = 10_000  # events between projection snapshots
+REPLAY_BATCH = 10_000
+
+
+class IdempotencyKeyReusedError(DomainError):
+    code = "idempotency_key_reused"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    status: int
+    body: bytes  # JSON: {"seq": N, "alerts": [...]}
+    seq: Seq
+    replayed: bool = False  # the stored answer to an earlier request with the same key
+    committed: tuple[Committed, ...] = ()
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        tree: RegionTree,
+        feed: Feed,
+        *,
+        clock: Clock = system_clock,
+        new_id: Callable[[], AlertId] = new_alert_id,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:
+        self.store = store
+        self.tree = tree
+        self.feed = feed
+        self.clock = clock
+        self.new_id = new_id
+        self.snapshot_every = snapshot_every
+        self.after_commit: list[Callable[[list[Committed]], Awaitable[None]]] = []
+        self._lock = asyncio.Lock()
+        self._snapshot_seq = feed.seq
+        self._snapshot_task: asyncio.Task[None] | None = None
+        self._catch_up_task: asyncio.Task[int] | None = None
+
+    @property
+    def projection(self) -> Projection:
+        return self.feed.projection
+
+    @classmethod
+    async def load(cls, store: Store, tree: RegionTree, **kwargs: object) -> Engine:
+        """Rebuild the projection: the latest snapshot, then the log after it."""
+        projection = await load_projection(store)
+        feed = Feed(projection)
+        after = Seq(max(0, projection.seq - (feed.recent.maxlen or 0)))
+        while after < projection.seq:
+            raws = await store.read_events(after, REPLAY_BATCH)
+            for raw in raws:
+                event = decode_event(raw)
+                if event.seq <= projection.seq:
+                    feed.remember(event, raw)
+                after = event.seq
+            if not raws:
+                break
+        engine = cls(store, tree, feed, **kwargs)  # type: ignore[arg-type]
+        engine._snapshot_seq = projection.seq
+        return engine
+
+    # -- the bus delivers here (tryvoha.bus.base.Receiver) -------------------
+
+    @property
+    def seq(self) -> Seq:
+        return self.feed.seq
+
+    def deliver(self, raw: bytes) -> None:
+        try:
+            self.feed.ingest_raw(raw)
+        except FeedGapError:
+            if self._catch_up_task is None or self._catch_up_task.done():
+                self._catch_up_task = asyncio.get_running_loop().create_task(self.catch_up())
+
+    async def catch_up(self) -> int:
+        """Take in events other processes committed; how many were new."""
+        fresh = 0
+        while True:
+            raws = await self.store.read_events(self.feed.seq, REPLAY_BATCH)
+            fresh += sum(self.feed.ingest_raw(raw) for raw in raws)
+            if len(raws) < REPLAY_BATCH:
+                break
+        if fresh:
+            self._maybe_snapshot()
+        return fresh
+
+    async def execute(
+        self,
+        command: Command,
+        principal: Principal,
+        *,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> WriteResult:
+        """Carry out one write. Answers only after the events are durably committed."""
+        for region_id in touched_regions(command, self.projection):
+            self.tree.get(region_id)  # unknown regions fail before the scope check names them
+        async with self._lock:
+            tx = await self.store.begin_write(self.feed.seq, principal.name, idempotency_key)
+            try:
+                for raw in tx.tail:
+                    self.feed.ingest_raw(raw)
+                prior = tx.prior_answer
+                if prior is not None:
+                    await tx.rollback()
+                    return self._replay(prior, fingerprint)
+                try:
+                    check_scope(self.tree, principal, touched_regions(command, self.projection))
+                    now = self.clock()
+                    decision = decide(
+                        command,
+                        self.projection,
+                        self.tree,
+                        now=now,
+                        issuer=principal.name,
+                        new_id=self.new_id,
+                    )
+                except UnknownAlertError:
+                    await tx.rollback()
+                    await self._explain_unknown(command)
+                    raise
+                except OutOfScopeError as e:
+                    await tx.rollback()
+                    await self.store.audit(
+                        [
+                            AuditEntry(
+                                self.clock(), principal.name, _action(command), "denied", e.detail
+                            )
+                        ]
+                    )
+                    raise
+                events = [
+                    Event.committed(Seq(self.feed.seq + i), pending)
+                    for i, pending in enumerate(decision.events, start=1)
+                ]
+                seq = events[-1].seq if events else self.feed.seq
+                status = 201 if isinstance(command, Declare) and events else 200
+                body = orjson.dumps(
+                    {"seq": seq, "alerts": [alert_to_json(a) for a in decision.alerts]}
+                )
+                if not events:
+                    await tx.rollback()
+                    return WriteResult(status, body, seq)
+                remember = None
+                if idempotency_key is not None:
+                    remember = IdempotencyRecord(
+                        principal.name, idempotency_key, fingerprint, status, body
+                    )
+                audit = AuditEntry(
+                    now,
+                    principal.name,
+                    _action(command),
+                    "ok",
+                    f"seq {events[0].seq}-{seq}: "
+                    + ",".join(a.region_id for a in decision.alerts[:30]),
+                )
+                committed = await tx.commit(events, remember, [audit])
+            except BaseException:
+                await tx.rollback()
+                raise
+            for c in committed:
+                self.feed.ingest(c.event, c.raw)
+        self._maybe_snapshot()
+        for hook in self.after_commit:
+            await hook(committed)
+        return WriteResult(status, body, seq, committed=tuple(committed))
+
+    def _replay(self, prior: IdempotencyRecord, fingerprint: str) -> WriteResult:
+        if prior.fingerprint != fingerprint:
+            raise IdempotencyKeyReusedError(
+                f"Idempotency-Key '{prior.key}' was first used for a different request; "
+                "use a new key for a new request"
+            )
+        seq = Seq(orjson.loads(prior.body)["seq"])
+        return WriteResult(prior.status, prior.body, seq, replayed=True)
+
+    async def _explain_unknown(self, command: Command) -> None:
+        if isinstance(command, ClearAlert | Update):
+            known = await self.store.get_alert(command.alert_id)
+            if known is not None:
+                ensure_not_active(known)
+
+    # -- snapshots ------------------------------------------------------------
+
+    def _maybe_snapshot(self) -> None:
+        if self.feed.seq - self._snapshot_seq < self.snapshot_every:
+            return
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        self._snapshot_seq = self.feed.seq
+        self._snapshot_task = asyncio.get_running_loop().create_task(self.save_snapshot())
+
+    async def save_snapshot(self) -> None:
+        projection = self.projection
+        payload = orjson.dumps(
+            {"seq": projection.seq, "active": [alert_to_json(a) for a in projection.active()]}
+        )
+        try:
+            await self.store.save_snapshot(projection.seq, payload)
+        except Exception:  # a snapshot is only a cache; the log is the truth
+            log.exception("could not save the projection snapshot at seq %s", projection.seq)
+
+
+async def load_projection(store: Store) -> Projection:
+    """The latest snapshot that is not ahead of the log, then every event after it."""
+    last = await store.last_seq()
+    projection = Projection()
+    snapshot = await store.load_snapshot()
+    if snapshot is not None and snapshot[0] <= last:
+        data = orjson.loads(snapshot[1])
+        projection = Projection(Seq(data["seq"]), [alert_from_json(a) for a in data["active"]])
+    while projection.seq < last:
+        raws = await store.read_events(projection.seq, REPLAY_BATCH)
+        if not raws:
+            break
+        for raw in raws:
+            projection.apply(decode_event(raw))
+    return projection
+
+
+def _action(command: Command) -> str:
+    return {
+        "Declare": "alert.declare",
+        "Update": "alert.update",
+        "ClearAlert": "alert.clear",
+        "ClearRegion": "region.clear",
+    }[type(command).__name__]

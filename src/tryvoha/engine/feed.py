@@ -1,0 +1,103 @@
+"""The ordered feed of committed events in one process: the projection and every listener
+(streams, channels) see each event exactly once, in `seq` order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tryvoha.domain.events import Event, Seq
+from tryvoha.domain.projection import Projection
+from tryvoha.domain.regions import RegionId
+from tryvoha.protocol.wire import decode_event
+
+log = logging.getLogger(__name__)
+
+RECENT_EVENTS = 20_000  # kept in memory, so a reconnecting subscriber resumes without the store
+
+
+class FeedGapError(Exception):
+    """An event arrived before one it depends on: the source skipped part of the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recent:
+    seq: Seq
+    type: str
+    region_id: RegionId
+    raw: bytes
+
+
+Listener = Callable[[Event, bytes], None]
+
+
+class Feed:
+    def __init__(self, projection: Projection, recent: int = RECENT_EVENTS) -> None:
+        self.projection = projection
+        self.recent: deque[Recent] = deque(maxlen=recent)
+        self._listeners: list[Listener] = []
+        self._waiters: list[tuple[Seq, asyncio.Future[None]]] = []
+
+    @property
+    def seq(self) -> Seq:
+        return self.projection.seq
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def unlisten(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def remember(self, event: Event, raw: bytes) -> None:
+        """Fill the recent buffer at start-up (events the projection has already applied)."""
+        self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
+
+    def ingest(self, event: Event, raw: bytes) -> bool:
+        """Apply one committed event; False when it was seen already (a duplicate delivery)."""
+        if event.seq <= self.projection.seq:
+            return False
+        if event.seq != self.projection.seq + 1:
+            raise FeedGapError(f"event {event.seq} arrived after {self.projection.seq}")
+        self.projection.apply(event)
+        self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
+        for listener in self._listeners:
+            try:
+                listener(event, raw)
+            except Exception:  # one broken listener must not stop the others
+                log.exception("listener %r failed on event %s", listener, event.seq)
+        if self._waiters:
+            self._wake()
+        return True
+
+    def ingest_raw(self, raw: bytes) -> bool:
+        return self.ingest(decode_event(raw), raw)
+
+    def recent_after(self, after: Seq) -> list[Recent] | None:
+        """Events after `after` from memory, or None when memory no longer reaches back."""
+        if after >= self.seq:
+            return []
+        if not self.recent or self.recent[0].seq > after + 1:
+            return None
+        start = after + 1 - self.recent[0].seq
+        return [self.recent[i] for i in range(start, len(self.recent))]
+
+    async def wait_for(self, seq: Seq) -> None:
+        """Until the projection has reached seq."""
+        if self.seq >= seq:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((seq, future))
+        await future
+
+    def _wake(self) -> None:
+        pending = []
+        for seq, future in self._waiters:
+            if seq <= self.seq:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                pending.append((seq, future))
+        self._waiters = pending

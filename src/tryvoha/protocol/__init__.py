@@ -1,0 +1,1 @@
+"""Codecs between domain values and wire formats. No I/O."""

@@ -1,0 +1,1 @@
+"""HTTP: the API, the streams and the pages. The only layer that knows HTTP."""

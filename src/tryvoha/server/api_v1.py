@@ -1,0 +1,270 @@
+"""API v1: regions, alerts, state, history, and the writes issuers make."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Header, Query, Request
+from starlette.responses import Response
+
+from tryvoha.domain.alerts import AlertId, ThreatType
+from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update
+from tryvoha.domain.errors import DomainError
+from tryvoha.domain.regions import RegionId
+from tryvoha.domain.scope import Principal
+from tryvoha.engine.auth import authenticate
+from tryvoha.protocol.wire import alert_to_json, parse_time
+from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
+from tryvoha.server.problems import CATALOGUE, Problem, from_domain
+from tryvoha.server.services import Services
+from tryvoha.server.views import Cached
+from tryvoha.store.base import HistoryQuery
+
+router = APIRouter(prefix="/api/v1")
+
+JSON_TYPE = "application/json"
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def json_response(
+    data: object, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(data), status, headers=headers, media_type=JSON_TYPE)
+
+
+def cached_response(cached: Cached, if_none_match: str | None) -> Response:
+    headers = {"ETag": cached.etag, "Cache-Control": cached.cache_control}
+    if if_none_match is not None and cached.etag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return Response(cached.body, headers=headers, media_type=JSON_TYPE)
+
+
+def _region_or_404(svc: Services, region_id: str) -> RegionId:
+    try:
+        return svc.tree.get(region_id).id
+    except DomainError as e:
+        raise from_domain(e, in_path=True) from None
+
+
+def _time_param(name: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise Problem(
+            "invalid_parameter",
+            f"{name}: '{value}' is not an RFC 3339 time like 2024-11-13T05:00:00Z",
+        ) from None
+
+
+# -- reads ------------------------------------------------------------------------
+
+
+@router.get("/regions", summary="Every region: country, oblasts, raions, hromadas")
+async def list_regions(
+    request: Request, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
+    return cached_response(services(request).views.regions, if_none_match)
+
+
+@router.get("/regions/{region_id}", summary="One region with its effective state and active alerts")
+async def get_region(request: Request, region_id: str) -> Response:
+    svc = services(request)
+    rid = _region_or_404(svc, region_id)
+    region = svc.tree.get(rid)
+    active = [a for a in svc.engine.projection.active() if svc.tree.related(a.region_id, rid)]
+    return json_response(
+        {
+            "id": region.id,
+            "level": region.level.value,
+            "parent_id": region.parent_id,
+            "name_uk": region.name_uk,
+            "name_en": region.name_en,
+            "seq": svc.engine.seq,
+            "state": svc.views.region_state(rid),
+            "active_alerts": [alert_to_json(a) for a in active],
+        }
+    )
+
+
+@router.get(
+    "/alerts/active", summary="Every active alert, oldest first, with the seq they are current at"
+)
+async def active_alerts(
+    request: Request, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
+    return cached_response(services(request).views.active(), if_none_match)
+
+
+@router.get("/state", summary="Effective state of every region that is not clear, per threat type")
+async def state(
+    request: Request, if_none_match: Annotated[str | None, Header()] = None
+) -> Response:
+    return cached_response(services(request).views.state(), if_none_match)
+
+
+@router.get("/alerts/{alert_id}", summary="One alert, active or ended")
+async def get_alert(request: Request, alert_id: str) -> Response:
+    svc = services(request)
+    alert = svc.engine.projection.get(alert_id) or await svc.store.get_alert(alert_id)
+    if alert is None:
+        raise Problem("unknown_alert", f"no alert has the id '{alert_id}'")
+    return json_response(alert_to_json(alert))
+
+
+@router.get("/alerts", summary="Alert history, newest first, paged with next_cursor")
+async def history(
+    request: Request,
+    region: Annotated[
+        str | None, Query(description="alerts on this region, above it or below it")
+    ] = None,
+    threat: ThreatType | None = None,
+    since: Annotated[
+        str | None, Query(description="RFC 3339; alerts still active at or after")
+    ] = None,
+    until: Annotated[str | None, Query(description="RFC 3339; alerts started before")] = None,
+    issuer: Annotated[
+        str | None, Query(max_length=200, description="only alerts this issuer declared")
+    ] = None,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    svc = services(request)
+    regions = None
+    if region is not None:
+        try:
+            rid = svc.tree.get(region).id
+        except DomainError as e:
+            raise from_domain(e) from None
+        regions = frozenset({rid, *svc.tree.ancestors(rid), *svc.tree.descendants(rid)})
+    if cursor is not None and not re.fullmatch(r"\d{1,15}_[\w.:-]{1,80}", cursor):
+        raise Problem(
+            "invalid_parameter", "cursor: not a cursor this API gave out (use next_cursor as it is)"
+        )
+    query = HistoryQuery(
+        regions=regions,
+        threat=threat,
+        since=_time_param("since", since),
+        until=_time_param("until", until),
+        issuer_prefix=issuer,
+        cursor=cursor,
+        limit=limit,
+    )
+    page = await svc.store.alert_history(query)
+    return json_response(
+        {"alerts": [alert_to_json(a) for a in page.alerts], "next_cursor": page.next_cursor}
+    )
+
+
+@router.get("/problems", summary="Every problem code this API answers with")
+async def problems() -> Response:
+    return json_response(
+        {"problems": [{"code": c, "status": s, "title": t} for c, (s, t) in CATALOGUE.items()]}
+    )
+
+
+@router.get("/me", summary="The token's name, role and scope")
+async def me(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
+    svc = services(request)
+    principal = await authenticate(svc.store, authorization)
+    return json_response(
+        {"name": principal.name, "role": principal.role.value, "scope": list(principal.scope)}
+    )
+
+
+# -- writes -------------------------------------------------------------------------
+
+
+async def _write(
+    request: Request, command: Command, authorization: str | None, idempotency_key: str | None
+) -> Response:
+    svc = services(request)
+    principal: Principal = await authenticate(svc.store, authorization)
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
+    fingerprint = hashlib.sha256(
+        b"%s %s\n%s"
+        % (
+            request.method.encode(),
+            str(request.url.path).encode() + b"?" + request.url.query.encode(),
+            await request.body(),
+        )
+    ).hexdigest()
+    result = await svc.engine.execute(
+        command, principal, idempotency_key=idempotency_key, fingerprint=fingerprint
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return Response(result.body, result.status, headers=headers, media_type=JSON_TYPE)
+
+
+@router.post(
+    "/alerts", status_code=201, summary="Declare alerts: one per region, in one transaction"
+)
+async def declare(
+    request: Request,
+    body: DeclareIn,
+    authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    command = Declare(
+        regions=tuple(RegionId(r) for r in body.regions),
+        threat=body.threat,
+        level=body.level,
+        threats=threat_specs(body.threats),
+        message=body.message.domain() if body.message else None,
+    )
+    return await _write(request, command, authorization, idempotency_key)
+
+
+@router.patch("/alerts/{alert_id}", summary="Change an active alert's level, threats or message")
+async def update(
+    request: Request,
+    alert_id: str,
+    body: UpdateIn,
+    authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    fields = body.model_fields_set
+    command = Update(
+        alert_id=AlertId(alert_id),
+        level=body.level,
+        threats=threat_specs(body.threats) if body.threats is not None else None,
+        message=body.message.domain() if body.message else None,
+        clear_message="message" in fields and body.message is None,
+    )
+    return await _write(request, command, authorization, idempotency_key)
+
+
+@router.post("/alerts/{alert_id}/clear", summary="Clear one alert")
+async def clear_alert(
+    request: Request,
+    alert_id: str,
+    authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    return await _write(request, ClearAlert(AlertId(alert_id)), authorization, idempotency_key)
+
+
+@router.post(
+    "/regions/{region_id}/clear",
+    summary="Clear the active alerts of a region and every region below it",
+)
+async def clear_region(
+    request: Request,
+    region_id: str,
+    threat: ThreatType | None = None,
+    authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    rid = _region_or_404(services(request), region_id)
+    return await _write(request, ClearRegion(rid, threat), authorization, idempotency_key)

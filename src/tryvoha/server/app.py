@@ -1,0 +1,44 @@
+"""The ASGI application: API v1, the streams, the pages."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tryvoha import __version__
+from tryvoha.bus.base import Bus
+from tryvoha.config import Settings
+from tryvoha.server import api_v1, problems, streams
+from tryvoha.server.limits import BodyLimit
+from tryvoha.server.services import Services
+
+
+def create_app(
+    settings: Settings, bus: Bus | None = None, on_ready: Callable[[], None] | None = None
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = await Services.start(settings, bus)
+        if on_ready is not None:
+            on_ready()
+        try:
+            yield
+        finally:
+            await app.state.services.stop()
+
+    app = FastAPI(
+        title="tryvoha",
+        version=__version__,
+        summary="Open, self-hostable nationwide air-raid alerts",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(api_v1.router)
+    app.include_router(streams.router)
+    return app

@@ -1,0 +1,182 @@
+"""Fan-out: every committed event, encoded once, written to every subscriber that wants it.
+
+Subscribers are grouped by transport kind and region filter. For each event the groups
+that match are found once, the frame is built once per kind, and the same bytes are
+written to each member; no task or queue per subscriber. A member whose socket cannot
+keep up (its unsent bytes pass SLOW_BYTES) is dropped: it reconnects with its last seq
+and loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+import orjson
+
+from tryvoha.domain.events import Event, Seq
+from tryvoha.domain.regions import RegionId, RegionTree
+from tryvoha.engine.feed import Feed
+from tryvoha.protocol.sse import HEARTBEAT, sse_frame, ws_text_frame
+from tryvoha.store.base import Store
+
+log = logging.getLogger(__name__)
+
+SLOW_BYTES = 1 << 20  # unsent bytes a subscriber may lag before it is dropped
+HEARTBEAT_SECONDS = 15.0
+CATCH_UP_PAGE = 1000
+
+
+class Kind(StrEnum):
+    SSE = "sse"  # Server-Sent Events frames
+    WS = "ws"  # WebSocket text frames, for sinks that are raw sockets
+    JSON = "json"  # the event JSON alone, for sinks that frame it themselves
+
+
+class Sink(Protocol):
+    """One subscriber: takes encoded frames, never blocks."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def get_write_buffer_size(self) -> int: ...
+
+    def close(self) -> None: ...
+
+    def is_closing(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """Regions a subscriber follows: an event matches when its region contains one of
+    them, lies inside one, or is one. Empty: everything."""
+
+    regions: frozenset[RegionId] = frozenset()
+
+    def matches(self, tree: RegionTree, region_id: RegionId) -> bool:
+        return not self.regions or any(tree.related(region_id, r) for r in self.regions)
+
+
+@dataclass(slots=True)
+class Group:
+    kind: Kind
+    filter: Filter
+    members: set[Sink] = field(default_factory=set)
+
+
+def frame_for(kind: Kind, seq: int, event_type: str, raw: bytes) -> bytes:
+    if kind is Kind.SSE:
+        return sse_frame(seq, event_type, raw)
+    return ws_text_frame(raw) if kind is Kind.WS else raw
+
+
+class Fanout:
+    def __init__(self, feed: Feed, tree: RegionTree, store: Store) -> None:
+        self.feed = feed
+        self.tree = tree
+        self.store = store
+        self._groups: dict[tuple[Kind, Filter], Group] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.dropped_slow = 0
+        feed.listen(self.publish)
+
+    def __len__(self) -> int:
+        return sum(len(g.members) for g in self._groups.values())
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        for group in self._groups.values():
+            for sink in list(group.members):
+                sink.close()
+        self._groups.clear()
+
+    # -- the hot path ---------------------------------------------------------
+
+    def publish(self, event: Event, raw: bytes) -> None:
+        region_id = event.alert.region_id
+        frames: dict[Kind, bytes] = {}
+        for group in self._groups.values():
+            if not group.members or not group.filter.matches(self.tree, region_id):
+                continue
+            data = frames.get(group.kind)
+            if data is None:
+                data = frames[group.kind] = frame_for(group.kind, event.seq, event.type.value, raw)
+            self._write_all(group, data)
+
+    def _write_all(self, group: Group, data: bytes) -> None:
+        slow: list[Sink] = []
+        for sink in group.members:
+            sink.write(data)
+            if sink.get_write_buffer_size() > SLOW_BYTES:
+                slow.append(sink)
+        for sink in slow:
+            self.dropped_slow += 1
+            group.members.discard(sink)
+            sink.close()
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            for group in list(self._groups.values()):
+                if group.kind is Kind.SSE:
+                    self._write_all(group, HEARTBEAT)
+                elif group.kind is Kind.WS:
+                    for sink in list(group.members):
+                        ping = getattr(sink, "ping", None)
+                        if ping is not None:
+                            ping()
+
+    # -- subscribing ----------------------------------------------------------
+
+    async def subscribe(
+        self, sink: Sink, kind: Kind, regions: Iterable[RegionId] = (), after: Seq | None = None
+    ) -> Seq:
+        """Send the events after `after` (if given), then every new one. Returns the seq the
+        subscriber is at when it joins the live stream."""
+        flt = Filter(frozenset(regions))
+        if after is not None:
+            after = await self._catch_up_from_store(sink, kind, flt, after)
+            if sink.is_closing():
+                return after
+            recent = self.feed.recent_after(after) or []
+            for item in recent:
+                if flt.matches(self.tree, item.region_id):
+                    sink.write(frame_for(kind, item.seq, item.type, item.raw))
+        key = (kind, flt)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = Group(kind, flt)
+        group.members.add(sink)
+        return self.feed.seq
+
+    async def _catch_up_from_store(self, sink: Sink, kind: Kind, flt: Filter, after: Seq) -> Seq:
+        """Older events than memory holds come from the log, a page at a time."""
+        while self.feed.recent_after(after) is None and not sink.is_closing():
+            raws = await self.store.read_events(after, CATCH_UP_PAGE)
+            if not raws:
+                break
+            for raw in raws:
+                data = orjson.loads(raw)
+                seq = Seq(data["seq"])
+                if flt.matches(self.tree, RegionId(data["alert"]["region_id"])):
+                    sink.write(frame_for(kind, seq, data["type"], raw))
+                after = seq
+            if sink.get_write_buffer_size() > SLOW_BYTES:
+                await _drain(sink)
+        return after
+
+    def unsubscribe(self, sink: Sink) -> None:
+        for group in self._groups.values():
+            group.members.discard(sink)
+
+
+async def _drain(sink: Sink) -> None:
+    while sink.get_write_buffer_size() > SLOW_BYTES // 2 and not sink.is_closing():
+        await asyncio.sleep(0.01)

@@ -1,0 +1,152 @@
+"""RFC 9457 problem details: every error a client sees, with a stable code, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from tryvoha.domain.errors import (
+    AlertNotActiveError,
+    DomainError,
+    NothingActiveError,
+    OutOfScopeError,
+    RegionNotDeclarableError,
+    UnknownAlertError,
+    UnknownRegionError,
+)
+from tryvoha.engine.auth import AuthError
+from tryvoha.engine.engine import IdempotencyKeyReusedError
+
+PROBLEM_TYPE = "application/problem+json"
+
+# code -> (status, title): the catalogue served at /api/v1/problems
+CATALOGUE: dict[str, tuple[int, str]] = {
+    "malformed_json": (400, "The body is not valid JSON"),
+    "invalid_parameter": (422, "A query parameter or header is not valid"),
+    "invalid_body": (422, "The body does not have the expected fields and types"),
+    "unauthorized": (401, "A valid token is needed for this write"),
+    "out_of_scope": (403, "The token may not act on a region in this request"),
+    "not_found": (404, "There is nothing at this address"),
+    "unknown_region": (422, "No region has this id or name"),
+    "unknown_alert": (404, "No alert has this id"),
+    "region_not_declarable": (422, "Alerts cannot be declared for this region"),
+    "alert_not_active": (409, "The alert was cleared already"),
+    "nothing_active": (409, "There is no active alert to clear"),
+    "idempotency_key_reused": (422, "The Idempotency-Key was used for a different request"),
+    "body_too_large": (413, "The body is larger than this server accepts"),
+    "method_not_allowed": (405, "This address does not take this method"),
+    "unsupported_media_type": (415, "The body must be application/json"),
+    "internal_error": (500, "The server failed; nothing was written unless a seq was returned"),
+}
+
+
+class Problem(Exception):
+    def __init__(self, code: str, detail: str, status: int | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.status = status or CATALOGUE[code][0]
+        self.extra = extra
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": f"/api/v1/problems#{problem.code}",
+        "title": CATALOGUE.get(problem.code, (problem.status, problem.code))[1],
+        "status": problem.status,
+        "detail": problem.detail,
+        "code": problem.code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(problem.extra)
+    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
+    return Response(orjson.dumps(body), problem.status, headers=headers, media_type=PROBLEM_TYPE)
+
+
+def from_domain(error: DomainError, *, in_path: bool = False) -> Problem:
+    if isinstance(error, UnknownRegionError):
+        # an id in the URL that names nothing is a 404; in a body or query it is a 422
+        return Problem(
+            "unknown_region", error.detail, 404 if in_path else 422, region=error.region_id
+        )
+    if isinstance(error, OutOfScopeError):
+        return Problem("out_of_scope", error.detail, regions=error.region_ids)
+    if isinstance(error, UnknownAlertError):
+        return Problem("unknown_alert", error.detail)
+    known = (
+        AlertNotActiveError,
+        NothingActiveError,
+        RegionNotDeclarableError,
+        IdempotencyKeyReusedError,
+    )
+    if isinstance(error, known):
+        return Problem(error.code, error.detail)
+    return Problem("invalid_body", error.detail, 422)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(exc: RequestValidationError) -> Problem:
+    errors = exc.errors()
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            position = err.get("loc", ("body", "?"))[-1]
+            return Problem(
+                "malformed_json", f"the body is not valid JSON (near character {position})"
+            )
+    described = [
+        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors
+    ]
+    in_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in described[:5])
+    code = "invalid_body" if in_body else "invalid_parameter"
+    return Problem(code, summary, errors=described)
+
+
+def install(app: FastAPI) -> None:
+    """Map every error to problem+json; no traceback reaches a client."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return problem_response(from_domain(exc), request.url.path)
+
+    @app.exception_handler(AuthError)
+    async def _auth(request: Request, exc: AuthError) -> Response:
+        return problem_response(Problem("unauthorized", exc.detail), request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return problem_response(validation_problem(exc), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
+            exc.status_code
+        )
+        if code is None:
+            return Response(status_code=exc.status_code, headers=exc.headers)
+        detail = str(exc.detail) if exc.status_code != 404 else f"nothing at {request.url.path}"
+        return problem_response(Problem(code, detail, exc.status_code), request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        import logging
+
+        logging.getLogger("tryvoha.server").exception("unhandled error on %s", request.url.path)
+        return problem_response(
+            Problem("internal_error", "the server failed on this request; it was logged"),
+            request.url.path,
+        )
