@@ -156,7 +156,7 @@ async def history(
         threat=threat,
         since=_time_param("since", since),
         until=_time_param("until", until),
-        issuer_prefix=issuer,
+        issuer=issuer,
         cursor=cursor,
         limit=limit,
     )
@@ -180,6 +180,18 @@ async def me(request: Request, authorization: Annotated[str | None, Header()] = 
     return json_response(
         {"name": principal.name, "role": principal.role.value, "scope": list(principal.scope)}
     )
+
+
+@router.get("/me/events", summary="The newest events written with this token, newest first")
+async def my_events(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    svc = services(request)
+    principal = await authenticate(svc.store, authorization)
+    raws = await svc.store.events_by_issuer(principal.name, limit)
+    return Response(b'{"events":[' + b",".join(raws) + b"]}", media_type=JSON_TYPE)
 
 
 # -- writes -------------------------------------------------------------------------

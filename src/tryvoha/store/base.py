@@ -68,7 +68,7 @@ class HistoryQuery:
     threat: ThreatType | None = None
     since: datetime | None = None  # alerts still active at or after this moment
     until: datetime | None = None  # alerts started before this moment
-    issuer_prefix: str | None = None
+    issuer: str | None = None  # only alerts this issuer declared
     cursor: str | None = None
     limit: int = 100
 
@@ -116,6 +116,9 @@ class Store(Protocol):
     async def last_seq(self) -> Seq: ...
 
     async def read_events(self, after: Seq, limit: int) -> list[bytes]: ...
+
+    async def events_by_issuer(self, issuer: str, limit: int) -> list[bytes]:
+        """The newest events this issuer wrote, newest first."""
 
     async def begin_write(
         self, after: Seq, principal: str | None = None, idempotency_key: str | None = None

@@ -59,6 +59,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             id TEXT PRIMARY KEY, region_id TEXT NOT NULL, threat TEXT NOT NULL,
             started_ms INTEGER NOT NULL, ended_ms INTEGER, issuer TEXT NOT NULL,
             payload BLOB NOT NULL)""",
+        "CREATE INDEX events_by_issuer ON events (issuer, seq)",
         "CREATE INDEX alerts_by_region ON alerts (region_id, started_ms)",
         "CREATE INDEX alerts_by_start ON alerts (started_ms, id)",
         """CREATE TABLE idempotency (
@@ -216,6 +217,16 @@ class SqliteStore:
         def _q(conn: sqlite3.Connection) -> list[bytes]:
             rows = conn.execute(
                 "SELECT payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        return await self._read(_q)
+
+    async def events_by_issuer(self, issuer: str, limit: int) -> list[bytes]:
+        def _q(conn: sqlite3.Connection) -> list[bytes]:
+            rows = conn.execute(
+                "SELECT payload FROM events WHERE issuer = ? ORDER BY seq DESC LIMIT ?",
+                (issuer, limit),
             ).fetchall()
             return [r[0] for r in rows]
 
@@ -514,10 +525,9 @@ def _alert_filter(
 def _history(conn: sqlite3.Connection, query: HistoryQuery) -> HistoryPage:
     where, params = _alert_filter(query.regions, query.threat, query.since, query.until)
     clauses = [where[len(" WHERE ") :]] if where else []
-    if query.issuer_prefix is not None:
-        clauses.append("issuer LIKE ? ESCAPE '\\'")
-        escaped = query.issuer_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        params.append(escaped + "%")
+    if query.issuer is not None:
+        clauses.append("issuer = ?")
+        params.append(query.issuer)
     if query.cursor is not None:
         started, _, alert_id = query.cursor.partition("_")
         clauses.append("(started_ms < ? OR (started_ms = ? AND id < ?))")
