@@ -35,15 +35,33 @@ class ServerProcess:
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
+        self._drainer: threading.Thread | None = None
+
+    def _join(self) -> None:
+        """Wait for the previous process's output to be read to its end (and closed)."""
+        if self._drainer is not None:
+            self._drainer.join(timeout(10))
+            self._drainer = None
 
     def start(self, port: int | None = None) -> str:
         """Start and wait until it says it listens; returns its URL."""
         cmd = [
-            sys.executable, "-m", "tryvoha", "serve", "--host", "127.0.0.1",
-            "--port", str(self.port if port is None else port), "--store", self.store_url,
-            "--log-level", "warning", *self.args,
+            sys.executable,
+            "-m",
+            "tryvoha",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port if port is None else port),
+            "--store",
+            self.store_url,
+            "--log-level",
+            "warning",
+            *self.args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self._join()
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd, env=env
         )
@@ -52,26 +70,31 @@ class ServerProcess:
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
+                self.proc.stdout.close()
+                self.proc.wait()
                 raise RuntimeError("server exited before it listened:\n" + "".join(self.output))
             self.output.append(line)
             if line.startswith(READY):
-                self.url = line[len(READY):].strip()
+                self.url = line[len(READY) :].strip()
                 self.port = int(self.url.rsplit(":", 1)[1])
-                threading.Thread(target=self._drain, daemon=True).start()
+                self._drainer = threading.Thread(target=self._drain, daemon=True)
+                self._drainer.start()
                 return self.url
         raise TimeoutError("server did not start:\n" + "".join(self.output))
 
     def _drain(self) -> None:
         proc = self.proc
         if proc is not None and proc.stdout is not None:
-            for line in proc.stdout:
-                self.output.append(line)
+            with proc.stdout:
+                for line in proc.stdout:
+                    self.output.append(line)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when the machine loses power."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout(10))
+        self._join()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -81,6 +104,7 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self._join()
 
 
 def make_token(store_url: str, name: str, scope: Sequence[str], role: Role = Role.ISSUER) -> str:

@@ -8,11 +8,9 @@ import socket
 import sys
 
 import typer
-import uvicorn
 
 from tryvoha.cli.output import fail
 from tryvoha.config import HELP, Settings, env_name
-from tryvoha.server.app import create_app
 from tryvoha.store import StoreError, open_store
 
 DEFAULTS = Settings()
@@ -38,6 +36,10 @@ def announce(host: str, port: int) -> None:
 
 
 def run_single(settings: Settings) -> None:
+    import uvicorn  # the server's imports cost half a second: only `serve` pays for them
+
+    from tryvoha.server.app import create_app
+
     sock = bind(settings.host, settings.port)
     sock.listen(2048)
     port = sock.getsockname()[1]

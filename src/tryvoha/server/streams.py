@@ -134,6 +134,7 @@ class EventStream(Response):
 @router.get(
     "/events",
     response_class=EventStream,
+    status_code=200,
     summary="Server-Sent Events: every alert event, resumable with Last-Event-ID or ?after",
 )
 async def events(

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import KYIV_CITY, LVIV
+from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, ThreatType
+from tryvoha.domain.events import Event, EventType, PendingEvent, Seq
+from tryvoha.domain.regions import RegionId
+from tryvoha.domain.scope import Role
+from tryvoha.store import StoreError, open_store
+from tryvoha.store.base import HistoryQuery, IdempotencyRecord
+from tryvoha.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.anyio
+T0 = datetime(2024, 11, 13, 5, 0, tzinfo=UTC)
+
+
+def alert(
+    n: int, region: RegionId = LVIV, start: datetime = T0, ended: datetime | None = None
+) -> Alert:
+    return Alert(
+        AlertId(f"a{n:03d}"),
+        region,
+        ThreatType.AIR_RAID,
+        AlertLevel.RED,
+        (),
+        None,
+        start,
+        start,
+        ended,
+        "test",
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(f"sqlite:///{tmp_path / 'log.db'}")
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_the_log_is_durable_wal_and_append_only(store: SqliteStore) -> None:
+    tx = await store.begin_write(Seq(0))
+    await tx.commit([Event(Seq(1), EventType.DECLARED, T0, "test", alert(1))], None)
+    conn = sqlite3.connect(store.path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("UPDATE events SET issuer = 'x'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute("DELETE FROM events")
+    conn.close()
+    assert await store.last_seq() == 1
+
+
+async def test_write_connection_uses_synchronous_full(store: SqliteStore) -> None:
+    # synchronous is per connection: ask the writer's own connection
+    level = await store._write(lambda: store._w.execute("PRAGMA synchronous").fetchone()[0])
+    assert level == 2  # FULL
+
+
+async def test_a_gap_or_a_duplicate_seq_is_refused(store: SqliteStore) -> None:
+    tx = await store.begin_write(Seq(0))
+    with pytest.raises(StoreError, match="no gaps"):
+        await tx.commit([Event(Seq(2), EventType.DECLARED, T0, "test", alert(1))], None)
+    assert await store.last_seq() == 0
+    tx = await store.begin_write(Seq(0))
+    await tx.commit([Event(Seq(1), EventType.DECLARED, T0, "test", alert(1))], None)
+    tx = await store.begin_write(Seq(0))
+    assert len(tx.tail) == 1  # the event committed since `after`
+    with pytest.raises(StoreError):
+        await tx.commit([Event(Seq(1), EventType.DECLARED, T0, "test", alert(2))], None)
+    assert await store.last_seq() == 1
+
+
+async def test_idempotency_answer_is_stored_with_the_events(store: SqliteStore) -> None:
+    record = IdempotencyRecord("lviv", "k1", "fp", 201, b'{"seq":1}')
+    tx = await store.begin_write(Seq(0), "lviv", "k1")
+    assert tx.prior_answer is None
+    await tx.commit([Event(Seq(1), EventType.DECLARED, T0, "lviv", alert(1))], record)
+    tx = await store.begin_write(Seq(1), "lviv", "k1")
+    assert tx.prior_answer == record
+    await tx.rollback()
+    other = await store.begin_write(Seq(1), "kyiv", "k1")  # keys are per token
+    assert other.prior_answer is None
+    await other.rollback()
+
+
+async def test_history_is_newest_first_and_paged(store: SqliteStore) -> None:
+    pending = []
+    for n in range(5):
+        start = T0 + timedelta(hours=n)
+        pending.append(
+            PendingEvent(
+                EventType.DECLARED, start, "t", alert(n, LVIV if n % 2 else KYIV_CITY, start)
+            )
+        )
+    await store.append_batch(pending)
+    page = await store.alert_history(HistoryQuery(limit=2))
+    assert [a.id for a in page.alerts] == ["a004", "a003"] and page.next_cursor
+    page2 = await store.alert_history(HistoryQuery(limit=2, cursor=page.next_cursor))
+    assert [a.id for a in page2.alerts] == ["a002", "a001"]
+    lviv = await store.alert_history(HistoryQuery(regions=frozenset({LVIV})))
+    assert [a.id for a in lviv.alerts] == ["a003", "a001"]
+    window = await store.alert_history(HistoryQuery(until=T0 + timedelta(hours=2)))
+    assert [a.id for a in window.alerts] == ["a001", "a000"]
+
+
+async def test_tokens_are_stored_hashed_and_revocable(store: SqliteStore) -> None:
+    record = await store.create_token("lviv", Role.ISSUER, [LVIV], "hash1")
+    assert (await store.token_by_hash("hash1")) == record
+    assert await store.revoke_token("lviv") and not await store.revoke_token("lviv")
+    revoked = await store.token_by_hash("hash1")
+    assert revoked is not None and revoked.revoked_at is not None
+    audit = await store.read_audit("cli", 10)
+    assert [a.action for a in audit] == ["token.revoke", "token.create"]
+
+
+async def test_bad_urls_and_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unknown store"):
+        open_store("mysql://x")
+    with pytest.raises(StoreError, match="not a SQLite URL"):
+        open_store("sqlite://relative.db")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    store = open_store(f"sqlite:///{junk}")
+    with pytest.raises(StoreError, match="cannot open"):
+        await store.open()
