@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import sys
 
 import typer
@@ -14,50 +13,6 @@ from tryvoha.config import HELP, Settings, env_name
 from tryvoha.store import StoreError, open_store
 
 DEFAULTS = Settings()
-
-
-def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if reuse_port:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as e:
-        sock.close()
-        fail(f"cannot listen on {host}:{port}: {e.strerror}")
-    return sock
-
-
-def announce(host: str, port: int) -> None:
-    shown = f"[{host}]" if ":" in host else host
-    print(f"tryvoha listening on http://{shown}:{port}", flush=True)
-
-
-def run_single(settings: Settings) -> None:
-    import uvicorn  # the server's imports cost half a second: only `serve` pays for them
-
-    from tryvoha.server.app import create_app
-
-    sock = bind(settings.host, settings.port)
-    sock.listen(2048)
-    port = sock.getsockname()[1]
-    app = create_app(settings, on_ready=lambda: announce(settings.host, port))
-    config = uvicorn.Config(
-        app,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=5,
-        backlog=2048,
-    )
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    if not server.started:
-        raise typer.Exit(1)
 
 
 def serve(
@@ -81,6 +36,8 @@ def serve(
     ),
 ) -> None:
     """Serve the API, the streams and the map."""
+    from tryvoha.server.workers import serve_many, serve_one
+
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level: '{log_level}' is not one of debug, info, warning, error")
     settings = Settings(host, port, store, workers, max_body_bytes, log_level, access_log)
@@ -88,12 +45,14 @@ def serve(
         level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(check_store(settings.store))
-    if workers > 1:
-        fail("--workers above 1 is not available yet")
     try:
-        run_single(settings)
+        started = serve_one(settings) if workers == 1 else serve_many(settings)
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror}")
     except KeyboardInterrupt:
-        pass
+        return
+    if not started:
+        raise typer.Exit(1)
 
 
 async def check_store(url: str) -> None:

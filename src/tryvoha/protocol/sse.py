@@ -13,8 +13,13 @@ def sse_frame(seq: int, event_type: str, raw: bytes) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (seq, event_type.encode(), raw)
 
 
-def sse_comment(text: str) -> bytes:
-    return b": " + text.replace("\n", " ").encode() + b"\n\n"
+def chunk(data: bytes) -> bytes:
+    """One HTTP/1.1 chunk (RFC 9112 7.1): a stream's bytes for sockets we write ourselves."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+WS_PING = b"\x89\x00"  # an empty ping frame, unmasked
 
 
 def ws_text_frame(payload: bytes) -> bytes:

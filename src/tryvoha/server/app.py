@@ -16,13 +16,13 @@ from tryvoha.server.services import Services
 
 
 def create_app(
-    settings: Settings, bus: Bus | None = None, on_ready: Callable[[], None] | None = None
+    settings: Settings, bus: Bus | None = None, on_ready: Callable[[Services], None] | None = None
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = await Services.start(settings, bus)
         if on_ready is not None:
-            on_ready()
+            on_ready(app.state.services)
         try:
             yield
         finally:

@@ -21,7 +21,7 @@ import orjson
 from tryvoha.domain.events import Event, Seq
 from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.engine.feed import Feed
-from tryvoha.protocol.sse import HEARTBEAT, sse_frame, ws_text_frame
+from tryvoha.protocol.sse import HEARTBEAT, WS_PING, chunk, sse_frame, ws_text_frame
 from tryvoha.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,9 @@ CATCH_UP_PAGE = 1000
 
 
 class Kind(StrEnum):
-    SSE = "sse"  # Server-Sent Events frames
-    WS = "ws"  # WebSocket text frames, for sinks that are raw sockets
+    SSE = "sse"  # Server-Sent Events frames, for sinks behind an ASGI server
+    SSE_CHUNKED = "sse-chunked"  # the same, as HTTP/1.1 chunks, for raw sockets
+    WS = "ws"  # WebSocket text frames, for raw sockets
     JSON = "json"  # the event JSON alone, for sinks that frame it themselves
 
 
@@ -70,7 +71,16 @@ class Group:
 def frame_for(kind: Kind, seq: int, event_type: str, raw: bytes) -> bytes:
     if kind is Kind.SSE:
         return sse_frame(seq, event_type, raw)
+    if kind is Kind.SSE_CHUNKED:
+        return chunk(sse_frame(seq, event_type, raw))
     return ws_text_frame(raw) if kind is Kind.WS else raw
+
+
+HEARTBEATS: dict[Kind, bytes] = {
+    Kind.SSE: HEARTBEAT,
+    Kind.SSE_CHUNKED: chunk(HEARTBEAT),
+    Kind.WS: WS_PING,
+}
 
 
 class Fanout:
@@ -125,27 +135,23 @@ class Fanout:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             for group in list(self._groups.values()):
-                if group.kind is Kind.SSE:
-                    self._write_all(group, HEARTBEAT)
-                elif group.kind is Kind.WS:
-                    for sink in list(group.members):
-                        ping = getattr(sink, "ping", None)
-                        if ping is not None:
-                            ping()
+                beat = HEARTBEATS.get(group.kind)
+                if beat is not None:
+                    self._write_all(group, beat)
 
     # -- subscribing ----------------------------------------------------------
 
-    async def subscribe(
+    def join(
         self, sink: Sink, kind: Kind, regions: Iterable[RegionId] = (), after: Seq | None = None
-    ) -> Seq:
-        """Send the events after `after` (if given), then every new one. Returns the seq the
-        subscriber is at when it joins the live stream."""
+    ) -> bool:
+        """Send the events after `after` from memory and join the live stream, in one step
+        (nothing can come between). False, having done nothing, when memory does not reach
+        back that far: then `subscribe`, which reads the older part from the store."""
         flt = Filter(frozenset(regions))
         if after is not None:
-            after = await self._catch_up_from_store(sink, kind, flt, after)
-            if sink.is_closing():
-                return after
-            recent = self.feed.recent_after(after) or []
+            recent = self.feed.recent_after(after)
+            if recent is None:
+                return False
             for item in recent:
                 if flt.matches(self.tree, item.region_id):
                     sink.write(frame_for(kind, item.seq, item.type, item.raw))
@@ -154,6 +160,22 @@ class Fanout:
         if group is None:
             group = self._groups[key] = Group(kind, flt)
         group.members.add(sink)
+        return True
+
+    async def subscribe(
+        self, sink: Sink, kind: Kind, regions: Iterable[RegionId] = (), after: Seq | None = None
+    ) -> Seq:
+        """Send the events after `after` (if given), then every new one. Returns the seq the
+        subscriber is at when it joins the live stream."""
+        regions = list(regions)
+        while not self.join(sink, kind, regions, after):
+            assert after is not None
+            reached = await self._catch_up_from_store(sink, kind, Filter(frozenset(regions)), after)
+            if sink.is_closing() or reached == after:
+                # no progress: never skip silently; the subscriber reconnects and resumes
+                sink.close()
+                break
+            after = reached
         return self.feed.seq
 
     async def _catch_up_from_store(self, sink: Sink, kind: Kind, flt: Filter, after: Seq) -> Seq:

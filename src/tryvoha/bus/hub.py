@@ -1,0 +1,207 @@
+"""The one-box bus: a hub in the supervisor process relays committed events between the
+serving processes over a Unix socket.
+
+Each serving process commits to the shared store itself and tells the hub (`EVENT <json>`);
+the hub relays every event, in seq order, to every process (`<json>` lines). An event that
+arrives out of order, or one the hub never heard of (a process died between commit and
+telling, an import wrote to the store), is read from the store: the store is the truth,
+the hub only makes it fast. A process (re)connects with `AFTER <seq>` and is sent what it
+missed first. This is the writer/edge split of DESIGN.md on one machine; NATS JetStream
+takes the hub's place across machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+
+from tryvoha.bus.base import Receiver
+from tryvoha.domain.events import Seq
+from tryvoha.store.base import Committed, Store
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+PAGE = 1000
+SLOW_BYTES = 64 << 20  # a serving process this far behind is dropped; it reconnects
+
+
+def _seq(raw: bytes) -> int:
+    return int(orjson.loads(raw)["seq"])
+
+
+class _Edge(asyncio.Protocol):
+    """The hub's side of one serving process."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.transport: asyncio.Transport | None = None
+        self.pending = b""
+        self.joined = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.hub.edges.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        lines = (self.pending + data).split(b"\n")
+        self.pending = lines.pop()
+        for line in lines:
+            verb, _, rest = line.partition(b" ")
+            if verb == b"EVENT":
+                self.hub.heard(rest)
+            elif verb == b"AFTER" and rest.isdigit() and not self.joined:
+                self.joined = True
+                self.hub.spawn(self.hub.join(self, Seq(int(rest))))
+            else:
+                log.warning("hub: unexpected line from a serving process: %r", line[:80])
+
+    def send(self, raw: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(raw + b"\n")
+        if transport.get_write_buffer_size() > SLOW_BYTES:
+            log.warning("hub: a serving process fell too far behind; dropping it")
+            transport.close()
+
+
+class Hub:
+    def __init__(self, store: Store, path: Path, poll_seconds: float = POLL_SECONDS) -> None:
+        self.store = store
+        self.path = path
+        self.poll_seconds = poll_seconds
+        self.seq = Seq(0)
+        self.edges: set[_Edge] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.seq = await self.store.last_seq()
+        self._server = await asyncio.get_running_loop().create_unix_server(
+            lambda: _Edge(self), str(self.path)
+        )
+        self.spawn(self._poll())
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for edge in list(self.edges):
+            if edge.transport is not None:
+                edge.transport.close()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def heard(self, raw: bytes) -> None:
+        """A serving process committed this event."""
+        seq = _seq(raw)
+        if seq == self.seq + 1:
+            self._relay(Seq(seq), raw)
+        elif seq > self.seq + 1:
+            self.spawn(self.advance())  # something came before it: the store has it
+
+    def _relay(self, seq: Seq, raw: bytes) -> None:
+        self.seq = seq
+        for edge in list(self.edges):
+            edge.send(raw)
+
+    async def advance(self) -> None:
+        """Relay whatever the store has after the hub's seq."""
+        async with self._lock:
+            while True:
+                raws = await self.store.read_events(self.seq, PAGE)
+                for raw in raws:
+                    seq = _seq(raw)
+                    if seq == self.seq + 1:
+                        self._relay(Seq(seq), raw)
+                if len(raws) < PAGE:
+                    return
+
+    async def join(self, edge: _Edge, after: Seq) -> None:
+        """Send a (re)connecting process what it missed, then the live relay."""
+        position = after
+        while position < self.seq:
+            raws = await self.store.read_events(position, PAGE)
+            if not raws:
+                break
+            for raw in raws:
+                edge.send(raw)
+            position = Seq(_seq(raws[-1]))
+        if edge.transport is not None and not edge.transport.is_closing():
+            self.edges.add(edge)
+        if position > self.seq:
+            await self.advance()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            try:
+                await self.advance()
+            except Exception:
+                log.exception("hub: could not read the store")
+
+
+class HubBus:
+    """A serving process's side: receives the relay, tells the hub of its own commits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer: asyncio.StreamWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+
+    async def start(self, receiver: Receiver) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(receiver))
+        await asyncio.wait_for(self.connected.wait(), 30)
+
+    async def _run(self, receiver: Receiver) -> None:
+        backoff = 0.05
+        while True:
+            try:
+                reader, writer = await asyncio.open_unix_connection(str(self.path), limit=16 << 20)
+            except OSError:
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            writer.write(b"AFTER %d\n" % receiver.seq)
+            self._writer = writer
+            self.connected.set()
+            try:
+                while line := await reader.readline():
+                    receiver.deliver(line.rstrip(b"\n"))
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                pass
+            finally:
+                self._writer = None
+                writer.close()
+            log.warning("lost the hub; reconnecting")
+            await receiver.catch_up()
+
+    async def published(self, committed: Sequence[Committed]) -> None:
+        writer = self._writer
+        if writer is not None and not writer.is_closing():
+            writer.writelines([b"EVENT " + c.raw + b"\n" for c in committed])
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,388 @@
+"""The HTTP front: the first code to see each connection.
+
+It parses requests itself (httptools) and answers the hot paths without the ASGI stack:
+`GET /api/v1/events` (SSE) and `GET /api/v1/ws` (WebSocket) become sockets in the fan-out,
+written to directly with frames encoded once per event; `GET /api/v1/alerts/active` and
+`GET /api/v1/state` are answered from pre-encoded bodies. Anything else, and anything
+unusual about a hot request, is handed to uvicorn's own protocol with every byte read so
+far, and from then on that connection is uvicorn's: one set of routes, one set of errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from enum import Enum
+from typing import Any, ClassVar, cast
+from urllib.parse import parse_qsl
+
+import httptools
+import orjson
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from tryvoha.domain.events import Seq
+from tryvoha.domain.regions import RegionId
+from tryvoha.protocol.sse import LAST_CHUNK, RETRY, chunk, ws_text_frame
+from tryvoha.server.fanout import Kind
+from tryvoha.server.services import Services
+from tryvoha.server.views import Cached
+
+log = logging.getLogger(__name__)
+
+HEAD_SECONDS = 10.0  # to send a request's head
+KEEP_ALIVE_SECONDS = 5.0  # idle between requests
+WS_HELLO_SECONDS = 10.0
+MAX_HEAD_BYTES = 16_384
+
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"content-type: text/event-stream; charset=utf-8\r\n"
+    b"cache-control: no-cache, no-transform\r\n"
+    b"x-accel-buffering: no\r\n"
+    b"access-control-allow-origin: *\r\n"
+    b"transfer-encoding: chunked\r\n"
+)
+
+
+class Front:
+    """What the front serves from; filled in when the app has started."""
+
+    services: Services | None = None
+
+
+class Mode(Enum):
+    READING = 1  # parsing requests, answering hot GETs
+    HANDOVER = 2  # this request goes to uvicorn
+    STREAM = 3  # an SSE subscriber
+    WS_HELLO = 4  # a WebSocket, waiting for its first message
+    WEBSOCKET = 5  # a WebSocket subscriber
+    DONE = 6  # handed over or closed
+
+
+def make_front(front: Front) -> type[FrontProtocol]:
+    """The protocol class uvicorn instantiates per connection (`Config(http=...)`)."""
+    return type("BoundFrontProtocol", (FrontProtocol,), {"front": front, "__slots__": ()})
+
+
+class FrontProtocol(asyncio.Protocol):
+    front: ClassVar[Front]
+
+    __slots__ = (
+        "app_state",
+        "buffer",
+        "config",
+        "headers",
+        "loop",
+        "mode",
+        "parser",
+        "server_state",
+        "timer",
+        "transport",
+        "url",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.config = config
+        self.server_state = server_state
+        self.app_state = app_state
+        self.loop = _loop or asyncio.get_event_loop()
+        self.transport: asyncio.Transport | None = None
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+        self.buffer = bytearray()
+        self.url = b""
+        self.headers: dict[bytes, bytes] = {}
+        self.mode = Mode.READING
+        self.timer: asyncio.TimerHandle | None = None
+        self.ws: ServerProtocol | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.server_state.connections.add(self)  # type: ignore[arg-type]
+        self._arm(HEAD_SECONDS)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        self.server_state.connections.discard(self)
+        services = self.front.services
+        if self.mode in (Mode.STREAM, Mode.WEBSOCKET) and services is not None and self.transport:
+            services.fanout.unsubscribe(self.transport)
+        self.mode = Mode.DONE
+        self.parser = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.mode is Mode.STREAM:
+            return  # an SSE subscriber has nothing more to say
+        if self.mode in (Mode.WS_HELLO, Mode.WEBSOCKET):
+            self._ws_received(data)
+            return
+        if self.mode is not Mode.READING or self.parser is None:
+            return
+        self._disarm()
+        self.buffer += data
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass  # a WebSocket handshake: handled (or handed over) in on_headers_complete
+        except httptools.HttpParserError:
+            self.mode = Mode.HANDOVER  # uvicorn answers 400
+        if self.mode is Mode.READING and len(self.buffer) > MAX_HEAD_BYTES:
+            self.mode = Mode.HANDOVER
+        if self.mode is Mode.HANDOVER:
+            self._handover()
+        elif self.mode is Mode.READING:
+            self._arm(HEAD_SECONDS if self.buffer else KEEP_ALIVE_SECONDS)
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: streams end, idle connections close."""
+        if self.transport is not None and not self.transport.is_closing():
+            if self.mode is Mode.STREAM:
+                self.transport.write(LAST_CHUNK)
+            self.transport.close()
+
+    # -- httptools callbacks --------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = {}
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        if self.mode is not Mode.READING or self.parser is None or self.front.services is None:
+            self.mode = Mode.HANDOVER if self.mode is Mode.READING else self.mode
+            return
+        hot = (
+            self.parser.get_method() == b"GET"
+            and self.parser.get_http_version() == "1.1"
+            and b"content-length" not in self.headers
+            and b"transfer-encoding" not in self.headers
+        )
+        path, _, query = self.url.partition(b"?")
+        services = self.front.services
+        if hot and path == b"/api/v1/alerts/active":
+            self._answer(services.views.active())
+        elif hot and path == b"/api/v1/state":
+            self._answer(services.views.state())
+        elif hot and path == b"/api/v1/events" and self._open_stream(services, query):
+            return
+        elif hot and path == b"/api/v1/ws" and self._open_websocket():
+            return
+        else:
+            self.mode = Mode.HANDOVER
+
+    # -- hot GETs -----------------------------------------------------------------------
+
+    def _answer(self, cached: Cached) -> None:
+        assert self.transport is not None and self.parser is not None
+        end = self.buffer.find(b"\r\n\r\n")
+        del self.buffer[: end + 4]  # this request's bytes; a pipelined next one stays
+        keep_alive = self.parser.should_keep_alive()
+        head = [b"HTTP/1.1 200 OK\r\n"]
+        status_304 = _etag_matches(self.headers.get(b"if-none-match"), cached.etag)
+        if status_304:
+            head[0] = b"HTTP/1.1 304 Not Modified\r\n"
+        for name, value in self.server_state.default_headers:
+            head.append(b"%s: %s\r\n" % (name, value))
+        head.append(
+            b"etag: %s\r\ncache-control: %s\r\naccess-control-allow-origin: *\r\n"
+            % (cached.etag.encode(), cached.cache_control.encode())
+        )
+        if not keep_alive:
+            head.append(b"connection: close\r\n")
+        if status_304:
+            head.append(b"\r\n")
+        else:
+            head.append(
+                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(cached.body)
+            )
+            head.append(cached.body)
+        self.transport.write(b"".join(head))
+        self.server_state.total_requests += 1
+        if not keep_alive:
+            self.transport.close()
+            self.mode = Mode.DONE
+
+    # -- Server-Sent Events ----------------------------------------------------------------
+
+    def _open_stream(self, services: Services, query: bytes) -> bool:
+        """Join the fan-out; False (hand over) for anything the common case does not cover."""
+        assert self.transport is not None
+        after: Seq | None = None
+        regions: list[RegionId] = []
+        try:
+            for name, value in parse_qsl(query.decode("ascii"), keep_blank_values=True):
+                if name == "after" and value.isdigit():
+                    after = Seq(int(value))
+                elif name == "region" and value in services.tree:
+                    regions.append(RegionId(value))
+                else:
+                    return False
+        except UnicodeDecodeError:
+            return False
+        last_event_id = self.headers.get(b"last-event-id")
+        if last_event_id is not None:
+            if not last_event_id.strip().isdigit():
+                return False
+            after = Seq(int(last_event_id))
+        if after is not None and after > services.engine.seq:
+            return False  # the resync answer comes from the app
+        transport = self.transport
+        transport.write(SSE_HEAD + b"\r\n" + chunk(RETRY))
+        self.server_state.total_requests += 1
+        self._stream_mode(Mode.STREAM)
+        if not services.fanout.join(transport, Kind.SSE_CHUNKED, regions, after):
+            task = self.loop.create_task(
+                services.fanout.subscribe(transport, Kind.SSE_CHUNKED, regions, after)
+            )
+            task.add_done_callback(_log_failure)
+        return True
+
+    def _stream_mode(self, mode: Mode) -> None:
+        """A subscriber: free what parsing needed; nothing times it out but a slow socket."""
+        self.mode = mode
+        self.parser = None
+        self.buffer = bytearray()
+        self.headers = {}
+        self.url = b""
+
+    # -- WebSocket -----------------------------------------------------------------------------
+
+    def _open_websocket(self) -> bool:
+        assert self.transport is not None
+        connection = self.headers.get(b"connection", b"").lower()
+        if (
+            self.headers.get(b"upgrade", b"").lower() != b"websocket"
+            or b"upgrade" not in connection
+        ):
+            return False
+        ws = ServerProtocol(max_size=65_536)
+        end = self.buffer.find(b"\r\n\r\n") + 4
+        head, rest = bytes(self.buffer[:end]), bytes(self.buffer[end:])
+        ws.receive_data(head)
+        events = ws.events_received()
+        if len(events) != 1 or not isinstance(events[0], Request):
+            return False
+        response = ws.accept(events[0])
+        ws.send_response(response)
+        self.transport.writelines(ws.data_to_send())
+        self.server_state.total_requests += 1
+        if response.status_code != 101:
+            self.transport.close()
+            self.mode = Mode.DONE
+            return True
+        self._stream_mode(Mode.WS_HELLO)
+        self.ws = ws
+        self._arm(WS_HELLO_SECONDS)
+        if rest:
+            self._ws_received(rest)
+        return True
+
+    def _ws_received(self, data: bytes) -> None:
+        ws, transport, services = self.ws, self.transport, self.front.services
+        if ws is None or transport is None or services is None:
+            return
+        ws.receive_data(data)
+        for event in ws.events_received():
+            if (
+                isinstance(event, Frame)
+                and event.opcode is Opcode.TEXT
+                and self.mode is Mode.WS_HELLO
+            ):
+                self._ws_hello(ws, services, bytes(event.data))
+        transport.writelines(ws.data_to_send())
+        if ws.close_expected():
+            transport.close()
+
+    def _ws_hello(self, ws: ServerProtocol, services: Services, data: bytes) -> None:
+        """The first message names where to resume and which regions to follow."""
+        assert self.transport is not None
+        self._disarm()
+        self.mode = Mode.WEBSOCKET
+        try:
+            hello = orjson.loads(data)
+            after = hello.get("after")
+            regions = hello.get("regions") or []
+            if set(hello) - {"after", "regions"}:
+                raise ValueError("only after and regions")
+            if after is not None and (type(after) is not int or after < 0):
+                raise ValueError("after must be a seq or null")
+            if not isinstance(regions, list) or not all(r in services.tree for r in regions):
+                raise ValueError("regions must be a list of region ids")
+        except (ValueError, AttributeError) as e:
+            error = orjson.dumps({"type": "error", "detail": f"first message: {e}"})
+            self.transport.write(ws_text_frame(error))
+            ws.send_close(1008, "bad first message")
+            return
+        if after is not None and after > services.engine.seq:
+            note = {"type": "resync", "seq": services.engine.seq, "reason": "seq ahead of the log"}
+            self.transport.write(ws_text_frame(orjson.dumps(note)))
+            after = None
+        self.transport.write(
+            ws_text_frame(orjson.dumps({"type": "hello", "seq": services.engine.seq}))
+        )
+        ids = [RegionId(r) for r in regions]
+        if not services.fanout.join(self.transport, Kind.WS, ids, after):
+            task = self.loop.create_task(
+                services.fanout.subscribe(self.transport, Kind.WS, ids, after)
+            )
+            task.add_done_callback(_log_failure)
+
+    # -- handing over to uvicorn ---------------------------------------------------------------
+
+    def _handover(self) -> None:
+        transport = self.transport
+        assert transport is not None
+        protocol = HttpToolsProtocol(self.config, self.server_state, self.app_state, self.loop)
+        self.server_state.connections.discard(self)
+        protocol.connection_made(transport)
+        transport.set_protocol(protocol)
+        data, self.buffer = bytes(self.buffer), bytearray()
+        self.mode = Mode.DONE
+        self.parser = None
+        if data:
+            protocol.data_received(data)
+
+    # -- timers ----------------------------------------------------------------------------------
+
+    def _arm(self, seconds: float) -> None:
+        self._disarm()
+        self.timer = self.loop.call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def _expire(self) -> None:
+        self.timer = None
+        if self.transport is not None:
+            self.transport.close()
+
+
+def _etag_matches(header: bytes | None, etag: str) -> bool:
+    if header is None:
+        return False
+    return etag.encode() in (t.strip() for t in header.split(b","))
+
+
+def _log_failure(task: asyncio.Task[Seq]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("subscribing failed", exc_info=task.exception())
