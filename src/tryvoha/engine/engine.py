@@ -77,7 +77,9 @@ class Engine:
 
     @classmethod
     async def load(cls, store: Store, tree: RegionTree, **kwargs: object) -> Engine:
-        """Rebuild the projection: the latest snapshot, then the log after it."""
+        """Rebuild the projection: the latest snapshot, then the log after it. A long
+        replay is saved as a snapshot at once, so the next start is quick."""
+        snapshot = await store.load_snapshot()
         projection = await load_projection(store)
         feed = Feed(projection)
         after = Seq(max(0, projection.seq - (feed.recent.maxlen or 0)))
@@ -92,6 +94,8 @@ class Engine:
                 break
         engine = cls(store, tree, feed, **kwargs)  # type: ignore[arg-type]
         engine._snapshot_seq = projection.seq
+        if projection.seq - (snapshot[0] if snapshot else 0) >= engine.snapshot_every:
+            await engine.save_snapshot()
         return engine
 
     # -- the bus delivers here (tryvoha.bus.base.Receiver) -------------------

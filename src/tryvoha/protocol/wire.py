@@ -36,7 +36,14 @@ def parse_time(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError(f"time '{text}' has no time zone")
-    return moment.astimezone(UTC)
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+# Enum lookups by value without Enum.__call__: decoding runs for every event of a replay.
+_THREAT_TYPES = ThreatType._value2member_map_
+_LEVELS = AlertLevel._value2member_map_
+_KINDS = ThreatKind._value2member_map_
+_EVENT_TYPES = EventType._value2member_map_
 
 
 def alert_to_json(alert: Alert) -> JSON:
@@ -64,10 +71,10 @@ def alert_from_json(data: JSON) -> Alert:
     return Alert(
         id=AlertId(data["id"]),
         region_id=RegionId(data["region_id"]),
-        threat=ThreatType(data["threat"]),
-        level=AlertLevel(data["level"]),
+        threat=_THREAT_TYPES[data["threat"]],  # type: ignore[arg-type]
+        level=_LEVELS[data["level"]],  # type: ignore[arg-type]
         threats=tuple(
-            Threat(ThreatKind(t["kind"]), parse_time(t["started_at"]), t["note"])
+            Threat(_KINDS[t["kind"]], parse_time(t["started_at"]), t["note"])  # type: ignore[arg-type]
             for t in data["threats"]
         ),
         message=None if message is None else Message(message["uk"], message["en"]),
@@ -96,7 +103,7 @@ def decode_event(raw: bytes | str) -> Event:
     data = orjson.loads(raw)
     return Event(
         seq=Seq(data["seq"]),
-        type=EventType(data["type"]),
+        type=_EVENT_TYPES[data["type"]],  # type: ignore[arg-type]
         at=parse_time(data["at"]),
         issuer=data["issuer"],
         alert=alert_from_json(data["alert"]),
