@@ -6,6 +6,7 @@ from tests.conftest import KHARKIV, KYIV_CITY, LVIV
 from tests.server.conftest import Api
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import Level
+from tryvoha.domain.scope import Role
 
 pytestmark = pytest.mark.anyio
 
@@ -297,3 +298,19 @@ async def test_openapi_and_docs_are_served(api: Api) -> None:
     spec = (await api.client.get("/api/v1/openapi.json")).json()
     assert "/api/v1/alerts" in spec["paths"] and "/api/v1/events" in spec["paths"]
     assert (await api.client.get("/api/v1/docs")).status_code == 200
+
+
+async def test_the_audit_log_is_for_admins(api: Api) -> None:
+    issuer = await api.token("lviv", LVIV)
+    admin = await api.token("ops", "UA", role=Role.ADMIN)
+    await api.client.post("/api/v1/alerts", json={"regions": [LVIV]}, headers=issuer)
+    await api.client.post("/api/v1/alerts", json={"regions": [KYIV_CITY]}, headers=issuer)
+    refused = await api.client.get("/api/v1/audit", headers=issuer)
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+    entries = (
+        await api.client.get("/api/v1/audit", params={"actor": "lviv"}, headers=admin)
+    ).json()["entries"]
+    assert [(e["action"], e["outcome"]) for e in entries] == [
+        ("alert.declare", "denied"),
+        ("alert.declare", "ok"),
+    ]

@@ -15,9 +15,9 @@ from tryvoha.domain.alerts import AlertId, ThreatType
 from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.regions import RegionId
-from tryvoha.domain.scope import Principal
+from tryvoha.domain.scope import Principal, Role
 from tryvoha.engine.auth import authenticate
-from tryvoha.protocol.wire import alert_to_json, parse_time
+from tryvoha.protocol.wire import alert_to_json, format_time, parse_time
 from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
 from tryvoha.server.problems import CATALOGUE, Problem, from_domain
 from tryvoha.server.services import Services
@@ -192,6 +192,34 @@ async def my_events(
     principal = await authenticate(svc.store, authorization)
     raws = await svc.store.events_by_issuer(principal.name, limit)
     return Response(b'{"events":[' + b",".join(raws) + b"]}", media_type=JSON_TYPE)
+
+
+@router.get("/audit", summary="The audit log (admin tokens): token changes, writes, refusals")
+async def audit(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    svc = services(request)
+    principal = await authenticate(svc.store, authorization)
+    if principal.role is not Role.ADMIN:
+        raise Problem("forbidden", f"token '{principal.name}' is not an admin token")
+    entries = await svc.store.read_audit(actor, limit)
+    return json_response(
+        {
+            "entries": [
+                {
+                    "at": format_time(e.at),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "outcome": e.outcome,
+                    "detail": e.detail,
+                }
+                for e in entries
+            ]
+        }
+    )
 
 
 # -- writes -------------------------------------------------------------------------
