@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tryvoha.cli import alerts, serve, tokens
+from tryvoha.cli import alerts, demo, history, serve, tokens
 
 app = typer.Typer(
     help="tryvoha: open, self-hostable nationwide air-raid alerts.",
@@ -18,6 +18,10 @@ app.command()(alerts.declare)
 app.command()(alerts.clear)
 app.command()(alerts.status)
 app.command()(alerts.tail)
+app.command("import-history")(history.import_history)
+app.command()(history.stats)
+app.command()(history.episodes)
+app.command()(demo.demo)
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from tryvoha import __version__
 from tryvoha.bus.base import Bus
 from tryvoha.config import Settings
-from tryvoha.server import api_v1, problems, streams
+from tryvoha.server import api_stats, api_v1, problems, streams
 from tryvoha.server.limits import BodyLimit
 from tryvoha.server.services import Services
 
@@ -40,5 +40,6 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api_v1.router)
+    app.include_router(api_stats.router)
     app.include_router(streams.router)
     return app

@@ -147,6 +147,10 @@ class Store(Protocol):
 
     async def has_alert_ids(self, alert_ids: Sequence[str]) -> set[str]: ...
 
+    async def alert_span(self, issuer: str) -> tuple[datetime, datetime | None] | None:
+        """When this issuer's alerts begin and end: the first start and the last end
+        (None while one is active); None when it has no alerts."""
+
     # issuers
     async def create_token(
         self, name: str, role: Role, scope: Sequence[RegionId], token_hash: str

@@ -358,6 +358,19 @@ class SqliteStore:
 
         return await self._read(_q)
 
+    async def alert_span(self, issuer: str) -> tuple[datetime, datetime | None] | None:
+        def _q(conn: sqlite3.Connection) -> tuple[datetime, datetime | None] | None:
+            first, last, active = conn.execute(
+                "SELECT min(started_ms), max(ended_ms), count(*) - count(ended_ms)"
+                " FROM alerts WHERE issuer = ?",
+                (issuer,),
+            ).fetchone()
+            if first is None:
+                return None
+            return from_ms(first), None if active or last is None else from_ms(last)
+
+        return await self._read(_q)
+
     async def alert_history(self, query: HistoryQuery) -> HistoryPage:
         return await self._read(_history, query)
 

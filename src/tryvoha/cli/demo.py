@@ -1,0 +1,255 @@
+"""`tryvoha demo`: a real day of alerts, replayed live on a throwaway server.
+
+The server is the real `tryvoha serve` on a store in a temporary directory; the replay
+writes through its public API with an issuer's token, exactly as an oblast administration
+would, so the map, the streams and every channel show it as they would show a real day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import typer
+
+from tryvoha.cli.output import console, fail
+from tryvoha.data import region_tree
+from tryvoha.domain.history import PastAlert, Source
+from tryvoha.domain.regions import RegionTree
+from tryvoha.domain.replay import Step, busiest, replay_steps
+from tryvoha.domain.scope import Role
+from tryvoha.engine.auth import issue_token
+from tryvoha.engine.history import plan_shipped
+from tryvoha.store.sqlite import SqliteStore
+
+KYIV = ZoneInfo("Europe/Kyiv")
+READY = "tryvoha listening on "
+START_SECONDS = 60.0
+DEMO_ISSUER = "demo"
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"--date: '{text}' is not a date like 2024-11-13")
+
+
+def _clock(text: str) -> timedelta:
+    hours, _, minutes = text.partition(":")
+    try:
+        offset = timedelta(hours=int(hours), minutes=int(minutes or 0))
+    except ValueError:
+        fail(f"--from: '{text}' is not a time of day like 06:30")
+    if not timedelta(0) <= offset < timedelta(days=1):
+        fail(f"--from: '{text}' is not a time of day like 06:30")
+    return offset
+
+
+def demo(
+    day: str = typer.Option("2024-11-13", "--date", help="the day to replay (Kyiv time)"),
+    speed: float = typer.Option(
+        60.0, min=0.1, max=1_000_000, help="how many times faster than real time"
+    ),
+    start: str = typer.Option("00:00", "--from", help="begin at this time of the day (HH:MM)"),
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="TCP port to listen on (0 picks a free one)"),
+    exit_after: bool = typer.Option(
+        False, "--exit", help="stop the server when the replay ends (default: keep serving)"
+    ),
+) -> None:
+    """Replay a real day of alerts on a throwaway server, so the live map comes alive.
+
+    13 November 2024 is the morning the whole country was put under alert ahead of a
+    missile attack on Kyiv.
+    """
+    tree = region_tree()
+    first = datetime.combine(_day(day), datetime.min.time(), tzinfo=KYIV) + _clock(start)
+    last = datetime.combine(_day(day) + timedelta(days=1), datetime.min.time(), tzinfo=KYIV)
+    with console.status("reading the shipped record"):
+        plan = plan_shipped(tree)
+    steps = replay_steps(plan.alerts, first, last)
+    if not steps:
+        fail(f"the shipped record has no alerts on {day} (it covers 2022-03-15 to 2026-06-19)")
+    with tempfile.TemporaryDirectory(prefix="tryvoha-demo-") as tmp:
+        store_url = f"sqlite:///{Path(tmp) / 'demo.db'}"
+        token = asyncio.run(_token(store_url, tree))
+        server = _Server(store_url, host, port)
+        try:
+            url = server.start()
+            _introduce(url, steps, first, last, speed, plan.cutover)
+            _replay(url, token, steps, first, speed, tree)
+            if exit_after:
+                return
+            console.print("replay finished; the server keeps the day's end state. Ctrl-C stops it.")
+            server.wait()
+        except KeyboardInterrupt:
+            console.print("stopped")
+        finally:
+            server.stop()
+
+
+async def _token(store_url: str, tree: RegionTree) -> str:
+    store = SqliteStore(store_url)
+    await store.open()
+    try:
+        return (await issue_token(store, tree, DEMO_ISSUER, Role.ISSUER, ["UA"])).secret
+    finally:
+        await store.close()
+
+
+class _Server:
+    """`tryvoha serve` as a child process."""
+
+    def __init__(self, store_url: str, host: str, port: int) -> None:
+        self.cmd = [
+            sys.executable, "-m", "tryvoha", "serve", "--host", host, "--port", str(port),
+            "--store", store_url, "--log-level", "warning",
+        ]  # fmt: skip
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+
+    def start(self) -> str:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith(READY):
+                threading.Thread(target=self._drain, daemon=True).start()
+                return line[len(READY) :].strip()
+            self.output.append(line)
+        detail = "".join(self.output[-5:]).strip() or "it exited"
+        fail(f"the demo server did not start: {detail}")
+
+    def _drain(self) -> None:
+        if self.proc is not None and self.proc.stdout is not None:
+            for line in self.proc.stdout:
+                self.output.append(line)
+
+    def wait(self) -> None:
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(KYIV).strftime("%H:%M")
+
+
+def _introduce(
+    url: str,
+    steps: Sequence[Step],
+    first: datetime,
+    last: datetime,
+    speed: float,
+    cutover: datetime | None,
+) -> None:
+    wall = (last - first) / speed
+    console.print(f"[bold]open {url}/[/] to watch the map", highlight=False)
+    console.print(
+        f"replaying {first:%d %B %Y} from {_local(first)} Kyiv time at {speed:g}x: "
+        f"{_duration(wall)} for {_duration(last - first)} of alerts; API: {url}/api/v1/state",
+        highlight=False,
+    )
+    source = Source.OFFICIAL if cutover is None or first < cutover else Source.CONSOLIDATED
+    console.print(f"record: {source.issuer} ({source.meaning})", style="dim", highlight=False)
+    peak = busiest(steps)
+    if peak is not None:
+        console.print(
+            f"most alerts at once: {peak.active}, at {_local(peak.at)} Kyiv time, "
+            f"{_duration((peak.at - first) / speed)} from now",
+            highlight=False,
+        )
+
+
+def _duration(span: timedelta) -> str:
+    seconds = round(span.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def _message(alert: PastAlert) -> dict[str, str]:
+    at = alert.started_at.astimezone(KYIV)
+    return {
+        "uk": f"Демо: повтор тривоги, оголошеної {at:%d.%m.%Y} о {at:%H:%M} за київським часом",
+        "en": f"Demo: replay of the alert declared on {at:%d %b %Y} at {at:%H:%M} Kyiv time "
+        f"({alert.source.issuer})",
+    }
+
+
+def _replay(
+    url: str, token: str, steps: Sequence[Step], first: datetime, speed: float, tree: RegionTree
+) -> None:
+    live: dict[str, str] = {}  # history alert id -> the id the server gave it
+    began = time.monotonic()
+    active = 0
+    with httpx.Client(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
+        for number, step in enumerate(steps):
+            delay = began + (step.at - first).total_seconds() / speed - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            for alert in step.clear:
+                _post(
+                    http,
+                    f"/api/v1/alerts/{live.pop(alert.id)}/clear",
+                    None,
+                    f"{number}-c-{alert.id}",
+                )
+            for alert in step.declare:  # one request per alert: each keeps its own message
+                body = {"regions": [alert.region_id], "message": _message(alert)}
+                answer = _post(http, "/api/v1/alerts", body, f"{number}-d-{alert.id}")
+                live[alert.id] = answer["alerts"][0]["id"]
+            active += len(step.declare) - len(step.clear)
+            _show(step, active, tree)
+    console.print(f"replayed {len(steps)} moments; {active} alerts still active at the day's end")
+
+
+def _post(http: httpx.Client, path: str, body: Any, key: str) -> Any:
+    try:
+        response = http.post(path, json=body, headers={"Idempotency-Key": f"demo-{key}"})
+    except httpx.HTTPError as e:
+        fail(f"the demo server stopped answering: {e}")
+    if not response.is_success:
+        fail(f"POST {path} answered {response.status_code}: {response.text[:200]}")
+    return response.json()
+
+
+def _show(step: Step, active: int, tree: RegionTree) -> None:
+    def names(alerts: Sequence[PastAlert]) -> str:
+        shown = ", ".join(tree.get(a.region_id).name_en for a in alerts[:4])
+        return shown + (f" and {len(alerts) - 4} more" if len(alerts) > 4 else "")
+
+    parts = []
+    if step.declare:
+        parts.append(f"[red]alert[/] {names(step.declare)}")
+    if step.clear:
+        parts.append(f"[green]clear[/] {names(step.clear)}")
+    console.print(f"{_local(step.at)}  {'; '.join(parts)}  ({active} active)", highlight=False)

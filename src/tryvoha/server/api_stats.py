@@ -1,0 +1,156 @@
+"""API v1 statistics: one region over a period, every oblast at once, nationwide episodes.
+
+Buckets are local time in `tz` (Europe/Kyiv unless asked otherwise): an hour-of-day chart
+for Kyiv should show the night raids at night. Times in answers are UTC, as everywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from tryvoha.domain.alerts import ThreatType
+from tryvoha.domain.errors import DomainError
+from tryvoha.domain.stats import By
+from tryvoha.engine.statistics import Period, nationwide_episodes, oblast_stats, stats_for
+from tryvoha.protocol.stats_json import (
+    episodes_to_json,
+    parse_moment,
+    stats_to_json,
+    summaries_to_json,
+)
+from tryvoha.server.api_v1 import json_response, services
+from tryvoha.server.problems import Problem, from_domain
+
+router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
+
+DEFAULT_TZ = "Europe/Kyiv"
+DEFAULT_DAYS = 30  # the period when `since` is not given: the 30 days before `until`
+DEFAULT_MIN_OBLASTS = 20
+CACHE = {"Cache-Control": "public, max-age=60"}
+
+SinceQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="start (inclusive): a date (midnight in tz) or RFC 3339; "
+        f"default {DEFAULT_DAYS} days before until",
+    ),
+]
+UntilQuery = Annotated[
+    str | None,
+    Query(
+        max_length=40,
+        description="end (exclusive): a date (midnight in tz) or RFC 3339; default now",
+    ),
+]
+TzQuery = Annotated[
+    str, Query(max_length=64, description="IANA time zone of the buckets and of plain dates")
+]
+ThreatQuery = Annotated[ThreatType, Query(description="which alerts count")]
+
+
+def _invalid(field: str, message: str) -> Problem:
+    return Problem(
+        "invalid_parameter", f"{field}: {message}", errors=[{"field": field, "message": message}]
+    )
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _invalid("tz", f"'{name}' is not an IANA time zone like Europe/Kyiv or UTC") from None
+
+
+def _moment(field: str, text: str | None, zone: ZoneInfo) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_moment(text, zone)
+    except ValueError as e:
+        raise _invalid(field, str(e)) from None
+
+
+def period(
+    request: Request, since: str | None, until: str | None, tz: str, threat: ThreatType
+) -> Period:
+    zone = _zone(tz)
+    now = services(request).engine.clock()
+    end = _moment("until", until, zone) or now
+    start = _moment("since", since, zone) or end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise _invalid("since", "must be before until")
+    if start >= now:
+        raise _invalid("since", "is in the future: there are no statistics yet")
+    return Period(start, end, now, zone, threat)
+
+
+@router.get("", summary="How often, how long and when a region was under alert")
+async def region_stats(
+    request: Request,
+    region: Annotated[str, Query(max_length=64, description="region id or unique name")],
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    by: Annotated[By | None, Query(description="a series by day, month, hour or weekday")] = None,
+    tz: TzQuery = DEFAULT_TZ,
+    threat: ThreatQuery = ThreatType.AIR_RAID,
+) -> Response:
+    """A region is under alert whenever it or a region above it has an active alert;
+    overlapping alerts are one period. `count` is the periods that began in [since,
+    until); `total_seconds` the time under alert in it; `share` that over its length;
+    `longest_seconds` the longest unbroken time under alert in it. A series bucket counts
+    the periods that began in it and the seconds it covers (see docs/history.md)."""
+    svc = services(request)
+    try:
+        region_id = svc.tree.resolve(region).id
+    except DomainError as e:
+        raise from_domain(e) from None
+    found = await stats_for(
+        svc.store, svc.tree, region_id, period(request, since, until, tz, threat), by
+    )
+    return json_response(stats_to_json(found, tz), headers=CACHE)
+
+
+@router.get("/oblasts", summary="The same numbers for every oblast-level unit at once")
+async def every_oblast(
+    request: Request,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    tz: TzQuery = DEFAULT_TZ,
+    threat: ThreatQuery = ThreatType.AIR_RAID,
+) -> Response:
+    svc = services(request)
+    chosen = period(request, since, until, tz, threat)
+    found = await oblast_stats(svc.store, svc.tree, chosen)
+    return json_response(
+        summaries_to_json(found, chosen.since, min(chosen.until, chosen.now)), headers=CACHE
+    )
+
+
+@router.get("/episodes", summary="Times when at least N oblasts were under alert at once")
+async def episodes(
+    request: Request,
+    min_oblasts: Annotated[
+        int, Query(ge=1, le=27, description="how many oblast-level units at once")
+    ] = DEFAULT_MIN_OBLASTS,
+    partial: Annotated[
+        bool,
+        Query(description="count an oblast while any region inside it is under alert"),
+    ] = False,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    tz: TzQuery = DEFAULT_TZ,
+    threat: ThreatQuery = ThreatType.AIR_RAID,
+) -> Response:
+    svc = services(request)
+    chosen = period(request, since, until, tz, threat)
+    found = await nationwide_episodes(svc.store, svc.tree, chosen, min_oblasts, partial)
+    body = episodes_to_json(
+        found, chosen.since, min(chosen.until, chosen.now), min_oblasts, partial
+    )
+    return json_response(body, headers=CACHE)
