@@ -20,8 +20,8 @@ class Receiver(Protocol):
     @property
     def seq(self) -> Seq: ...
 
-    def deliver(self, raw: bytes) -> None:
-        """One encoded event, in order; a gap makes the receiver catch up from the store."""
+    def deliver(self, raws: Sequence[bytes]) -> None:
+        """Encoded events, in order; a gap makes the receiver catch up from the store."""
 
     async def catch_up(self) -> int:
         """Read whatever the store has after `seq`."""

@@ -54,21 +54,24 @@ class _Edge(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         lines = (self.pending + data).split(b"\n")
         self.pending = lines.pop()
+        heard: list[bytes] = []
         for line in lines:
             verb, _, rest = line.partition(b" ")
             if verb == b"EVENT":
-                self.hub.heard(rest)
+                heard.append(rest)
             elif verb == b"AFTER" and rest.isdigit() and not self.joined:
                 self.joined = True
                 self.hub.spawn(self.hub.join(self, Seq(int(rest))))
             else:
                 log.warning("hub: unexpected line from a serving process: %r", line[:80])
+        if heard:
+            self.hub.heard(heard)
 
-    def send(self, raw: bytes) -> None:
+    def send(self, raws: Sequence[bytes]) -> None:
         transport = self.transport
-        if transport is None or transport.is_closing():
+        if transport is None or transport.is_closing() or not raws:
             return
-        transport.write(raw + b"\n")
+        transport.write(b"\n".join(raws) + b"\n")
         if transport.get_write_buffer_size() > SLOW_BYTES:
             log.warning("hub: a serving process fell too far behind; dropping it")
             transport.close()
@@ -109,28 +112,35 @@ class Hub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def heard(self, raw: bytes) -> None:
-        """A serving process committed this event."""
-        seq = _seq(raw)
-        if seq == self.seq + 1:
-            self._relay(Seq(seq), raw)
-        elif seq > self.seq + 1:
-            self.spawn(self.advance())  # something came before it: the store has it
+    def heard(self, raws: Sequence[bytes]) -> None:
+        """A serving process committed these events."""
+        relay: list[bytes] = []
+        for raw in raws:
+            seq = _seq(raw)
+            if seq == self.seq + 1:
+                self.seq = Seq(seq)
+                relay.append(raw)
+            elif seq > self.seq + 1:
+                self.spawn(self.advance())  # something came before it: the store has it
+                break
+        self._relay(relay)
 
-    def _relay(self, seq: Seq, raw: bytes) -> None:
-        self.seq = seq
+    def _relay(self, raws: list[bytes]) -> None:
         for edge in list(self.edges):
-            edge.send(raw)
+            edge.send(raws)
 
     async def advance(self) -> None:
         """Relay whatever the store has after the hub's seq."""
         async with self._lock:
             while True:
                 raws = await self.store.read_events(self.seq, PAGE)
+                relay: list[bytes] = []
                 for raw in raws:
                     seq = _seq(raw)
                     if seq == self.seq + 1:
-                        self._relay(Seq(seq), raw)
+                        self.seq = Seq(seq)
+                        relay.append(raw)
+                self._relay(relay)
                 if len(raws) < PAGE:
                     return
 
@@ -141,8 +151,7 @@ class Hub:
             raws = await self.store.read_events(position, PAGE)
             if not raws:
                 break
-            for raw in raws:
-                edge.send(raw)
+            edge.send(raws)
             position = Seq(_seq(raws[-1]))
         if edge.transport is not None and not edge.transport.is_closing():
             self.edges.add(edge)
@@ -184,10 +193,13 @@ class HubBus:
             writer.write(b"AFTER %d\n" % receiver.seq)
             self._writer = writer
             self.connected.set()
+            pending = b""
             try:
-                while line := await reader.readline():
-                    receiver.deliver(line.rstrip(b"\n"))
-            except (OSError, asyncio.IncompleteReadError, ValueError):
+                while data := await reader.read(1 << 20):
+                    lines = (pending + data).split(b"\n")
+                    pending = lines.pop()
+                    receiver.deliver(lines)  # all complete lines at once: one fan-out
+            except OSError:
                 pass
             finally:
                 self._writer = None

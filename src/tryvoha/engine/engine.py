@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -104,9 +104,9 @@ class Engine:
     def seq(self) -> Seq:
         return self.feed.seq
 
-    def deliver(self, raw: bytes) -> None:
+    def deliver(self, raws: Sequence[bytes]) -> None:
         try:
-            self.feed.ingest_raw(raw)
+            self.feed.ingest_raw(raws)
         except FeedGapError:
             if self._catch_up_task is None or self._catch_up_task.done():
                 self._catch_up_task = asyncio.get_running_loop().create_task(self.catch_up())
@@ -116,7 +116,7 @@ class Engine:
         fresh = 0
         while True:
             raws = await self.store.read_events(self.feed.seq, REPLAY_BATCH)
-            fresh += sum(self.feed.ingest_raw(raw) for raw in raws)
+            fresh += self.feed.ingest_raw(raws)
             if len(raws) < REPLAY_BATCH:
                 break
         if fresh:
@@ -137,8 +137,7 @@ class Engine:
         async with self._lock:
             tx = await self.store.begin_write(self.feed.seq, principal.name, idempotency_key)
             try:
-                for raw in tx.tail:
-                    self.feed.ingest_raw(raw)
+                self.feed.ingest_raw(tx.tail)
                 prior = tx.prior_answer
                 if prior is not None:
                     await tx.rollback()
@@ -197,8 +196,7 @@ class Engine:
             except BaseException:
                 await tx.rollback()
                 raise
-            for c in committed:
-                self.feed.ingest(c.event, c.raw)
+            self.feed.ingest([(c.event, c.raw) for c in committed])
         self._maybe_snapshot()
         for hook in self.after_commit:
             await hook(committed)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tryvoha.domain.events import Event, Seq
@@ -31,7 +31,7 @@ class Recent:
     raw: bytes
 
 
-Listener = Callable[[Event, bytes], None]
+Listener = Callable[[Sequence[tuple[Event, bytes]]], None]  # a batch, in seq order
 
 
 class Feed:
@@ -55,25 +55,36 @@ class Feed:
         """Fill the recent buffer at start-up (events the projection has already applied)."""
         self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
 
-    def ingest(self, event: Event, raw: bytes) -> bool:
-        """Apply one committed event; False when it was seen already (a duplicate delivery)."""
-        if event.seq <= self.projection.seq:
-            return False
-        if event.seq != self.projection.seq + 1:
-            raise FeedGapError(f"event {event.seq} arrived after {self.projection.seq}")
-        self.projection.apply(event)
-        self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
+    def ingest(self, items: Sequence[tuple[Event, bytes]]) -> int:
+        """Apply committed events in order and tell the listeners, once per batch (a
+        nationwide declare is one write per subscriber, not 27). Events seen already are
+        skipped; how many were new."""
+        applied: list[tuple[Event, bytes]] = []
+        try:
+            for event, raw in items:
+                if event.seq <= self.projection.seq:
+                    continue
+                if event.seq != self.projection.seq + 1:
+                    raise FeedGapError(f"event {event.seq} arrived after {self.projection.seq}")
+                self.projection.apply(event)
+                self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
+                applied.append((event, raw))
+        finally:
+            if applied:
+                self._notify(applied)
+        return len(applied)
+
+    def ingest_raw(self, raws: Sequence[bytes]) -> int:
+        return self.ingest([(decode_event(raw), raw) for raw in raws])
+
+    def _notify(self, applied: list[tuple[Event, bytes]]) -> None:
         for listener in self._listeners:
             try:
-                listener(event, raw)
+                listener(applied)
             except Exception:  # one broken listener must not stop the others
-                log.exception("listener %r failed on event %s", listener, event.seq)
+                log.exception("listener %r failed on events up to %s", listener, applied[-1][0].seq)
         if self._waiters:
             self._wake()
-        return True
-
-    def ingest_raw(self, raw: bytes) -> bool:
-        return self.ingest(decode_event(raw), raw)
 
     def recent_after(self, after: Seq) -> list[Recent] | None:
         """Events after `after` from memory, or None when memory no longer reaches back."""

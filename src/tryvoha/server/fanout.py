@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -109,16 +109,27 @@ class Fanout:
 
     # -- the hot path ---------------------------------------------------------
 
-    def publish(self, event: Event, raw: bytes) -> None:
-        region_id = event.alert.region_id
-        frames: dict[Kind, bytes] = {}
+    def publish(self, batch: Sequence[tuple[Event, bytes]]) -> None:
+        """Write a batch of events (one commit's, usually) to every matching subscriber:
+        the frames are built once per transport and each subscriber gets one write."""
+        whole: dict[Kind, bytes] = {}
         for group in self._groups.values():
-            if not group.members or not group.filter.matches(self.tree, region_id):
+            if not group.members:
                 continue
-            data = frames.get(group.kind)
-            if data is None:
-                data = frames[group.kind] = frame_for(group.kind, event.seq, event.type.value, raw)
-            self._write_all(group, data)
+            if group.filter.regions:
+                data = b"".join(
+                    frame_for(group.kind, e.seq, e.type.value, raw)
+                    for e, raw in batch
+                    if group.filter.matches(self.tree, e.alert.region_id)
+                )
+            else:
+                data = whole.get(group.kind, b"")
+                if not data:
+                    data = whole[group.kind] = b"".join(
+                        frame_for(group.kind, e.seq, e.type.value, raw) for e, raw in batch
+                    )
+            if data:
+                self._write_all(group, data)
 
     def _write_all(self, group: Group, data: bytes) -> None:
         slow: list[Sink] = []
