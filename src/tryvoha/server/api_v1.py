@@ -166,6 +166,21 @@ async def history(
     )
 
 
+@router.get("/health", summary="Is this process serving, and how far has it read the log")
+async def health(request: Request) -> Response:
+    svc = services(request)
+    return json_response(
+        {
+            "status": "ok",
+            "seq": svc.engine.seq,
+            "active_alerts": len(svc.engine.projection),
+            "subscribers": len(svc.fanout),
+            "dropped_slow_subscribers": svc.fanout.dropped_slow,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
 @router.get("/problems", summary="Every problem code this API answers with")
 async def problems() -> Response:
     return json_response(
