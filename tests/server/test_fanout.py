@@ -1,0 +1,138 @@
+"""The fan-out against a real store: old events come from the log, recent ones from memory,
+the live ones after them, with nothing lost or doubled at the seams; a subscriber that
+cannot keep up is dropped, never silently skipped."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.conftest import KYIV_CITY, LVIV
+from tryvoha.data import region_tree
+from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, ThreatType
+from tryvoha.domain.events import Event, EventType, PendingEvent, Seq
+from tryvoha.domain.regions import RegionId
+from tryvoha.engine.engine import load_projection
+from tryvoha.engine.feed import Feed
+from tryvoha.protocol.wire import alert_from_json, decode_event
+from tryvoha.server.fanout import SLOW_BYTES, Fanout, Kind
+from tryvoha.store.sqlite import SqliteStore
+
+pytestmark = pytest.mark.anyio
+T0 = datetime(2024, 11, 13, tzinfo=UTC)
+
+
+class ListSink:
+    def __init__(self, backlog: int = 0) -> None:
+        self.data = b""
+        self.backlog = backlog
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def get_write_buffer_size(self) -> int:
+        return self.backlog
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def seqs(self) -> list[int]:
+        return [
+            orjson.loads(line[6:])["seq"]
+            for line in self.data.split(b"\n")
+            if line.startswith(b"data: ")
+        ]
+
+
+def pairs(n: int, region: RegionId) -> list[PendingEvent]:
+    out = []
+    for i in range(n):
+        at = T0 + timedelta(minutes=i)
+        alert = Alert(
+            AlertId(f"{region[-4:]}-{i}"),
+            region,
+            ThreatType.AIR_RAID,
+            AlertLevel.RED,
+            (),
+            None,
+            at,
+            at,
+            None,
+            "t",
+        )
+        out.append(PendingEvent(EventType.DECLARED, at, "t", alert))
+        out.append(PendingEvent(EventType.CLEARED, at, "t", replace(alert, ended_at=at)))
+    return out
+
+
+@pytest.fixture
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, Fanout]]:
+    store = SqliteStore(f"sqlite:///{tmp_path / 'f.db'}")
+    await store.open()
+    await store.append_batch(pairs(10, LVIV) + pairs(10, KYIV_CITY))  # seq 1..40
+    feed = Feed(await load_projection(store), recent=5)
+    for raw in await store.read_events(Seq(35), 100):
+        feed.remember(decode_event(raw), raw)
+    yield store, Fanout(feed, region_tree(), store)
+    await store.close()
+
+
+async def test_resume_reads_the_log_then_memory_then_live(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    store, fanout = setup
+    sink = ListSink()
+    assert not fanout.join(sink, Kind.SSE, after=Seq(3))  # memory holds only 36..40
+    await fanout.subscribe(sink, Kind.SSE, after=Seq(3))
+    assert sink.seqs() == list(range(4, 41))
+    raws = await store.read_events(Seq(0), 100)
+    live = [
+        (
+            Event(
+                Seq(41), EventType.DECLARED, T0, "t", replace(_alert(raws[0]), id=AlertId("new"))
+            ),
+            b'{"seq":41}',
+        )
+    ]
+    fanout.feed.ingest(live)
+    assert sink.seqs() == list(range(4, 42))
+
+
+async def test_a_region_filter_applies_to_old_and_new_events(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    _, fanout = setup
+    sink = ListSink()
+    await fanout.subscribe(sink, Kind.SSE, [KYIV_CITY], after=Seq(0))
+    assert sink.seqs() == list(range(21, 41))
+
+
+async def test_a_subscriber_that_cannot_keep_up_is_dropped(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    _, fanout = setup
+    healthy, stuck = ListSink(), ListSink(backlog=SLOW_BYTES + 1)
+    assert fanout.join(healthy, Kind.SSE_CHUNKED) and fanout.join(stuck, Kind.SSE_CHUNKED)
+    store_raws = await fanout.store.read_events(Seq(0), 1)
+    event = Event(
+        Seq(41), EventType.DECLARED, T0, "t", replace(_alert(store_raws[0]), id=AlertId("x"))
+    )
+    fanout.feed.ingest([(event, b'{"seq":41}')])
+    assert stuck.closed and not healthy.closed and fanout.dropped_slow == 1
+    assert len(fanout) == 1
+    assert healthy.data.startswith(
+        b"%x\r\nid: 41\n" % len(b'id: 41\nevent: alert.declared\ndata: {"seq":41}\n\n')
+    )
+
+
+def _alert(raw: bytes) -> Alert:
+    return alert_from_json(orjson.loads(raw)["alert"])
