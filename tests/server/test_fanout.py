@@ -136,3 +136,15 @@ async def test_a_subscriber_that_cannot_keep_up_is_dropped(
 
 def _alert(raw: bytes) -> Alert:
     return alert_from_json(orjson.loads(raw)["alert"])
+
+
+async def test_heartbeats_keep_every_stream_talking(setup: tuple[SqliteStore, Fanout]) -> None:
+    _, fanout = setup
+    sse, chunked, ws = ListSink(), ListSink(), ListSink()
+    fanout.join(sse, Kind.SSE)
+    fanout.join(chunked, Kind.SSE_CHUNKED, [LVIV])
+    fanout.join(ws, Kind.WS)
+    fanout.heartbeat()
+    assert sse.data == b": keep-alive\n\n"
+    assert chunked.data == b"e\r\n: keep-alive\n\n\r\n"
+    assert ws.data == b"\x89\x00"

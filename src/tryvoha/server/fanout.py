@@ -145,10 +145,15 @@ class Fanout:
     async def _beat(self) -> None:
         while True:
             await asyncio.sleep(HEARTBEAT_SECONDS)
-            for group in list(self._groups.values()):
-                beat = HEARTBEATS.get(group.kind)
-                if beat is not None:
-                    self._write_all(group, beat)
+            self.heartbeat()
+
+    def heartbeat(self) -> None:
+        """A comment to every SSE subscriber, a ping to every WebSocket: silence then means
+        a dead connection, to clients and to the proxies between."""
+        for group in list(self._groups.values()):
+            beat = HEARTBEATS.get(group.kind)
+            if beat is not None:
+                self._write_all(group, beat)
 
     # -- subscribing ----------------------------------------------------------
 
