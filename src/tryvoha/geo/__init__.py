@@ -1,0 +1,1 @@
+"""Geography: the map projection, shipped boundaries, and "which region is this point in"."""

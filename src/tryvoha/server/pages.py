@@ -1,0 +1,406 @@
+"""The pages: the live map at /, region pages, the operator console, the language switch.
+
+Each page is rendered with the state at the current seq and carries that seq, so its
+script resumes the event stream exactly where the HTML left off. The map page is the hot
+one (everyone opens it on the morning of a nationwide alert): its bytes are kept per
+(language, seq) and rebuilt only when an event changes the state.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Header, Request
+from starlette.responses import RedirectResponse, Response
+
+from tryvoha import i18n
+from tryvoha.domain.alerts import Alert, ThreatKind, ThreatType
+from tryvoha.domain.errors import DomainError
+from tryvoha.domain.regions import Level, Region, RegionId, RegionTree
+from tryvoha.geo.layers import MAP_LEVELS, map_layer
+from tryvoha.protocol.wire import alert_to_json
+from tryvoha.server.services import Services
+from tryvoha.server.static import layer_url, region_index_url, renderer
+from tryvoha.store.base import HistoryQuery
+from tryvoha.web.names import region_names
+from tryvoha.web.present import (
+    DISPLAY_TIME_ZONE,
+    Colouring,
+    ShapeState,
+    alert_rows,
+    duration_text,
+    local_time,
+)
+
+router = APIRouter(include_in_schema=False)
+
+HTML = "text/html; charset=utf-8"
+HISTORY_PAGE = 25
+CURSOR = re.compile(r"\d{1,15}_[\w.:-]{1,80}")
+LANG_COOKIE_SECONDS = 400 * 24 * 3600  # the longest browsers keep a cookie
+MAP_PAGES_KEPT = 8
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+def page_lang(request: Request) -> str:
+    return i18n.negotiate(request.headers.get("accept-language"), request.cookies.get(i18n.COOKIE))
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    body: bytes
+    gzipped: bytes
+    lang: str
+
+
+def make_page(html: str, lang: str) -> Page:
+    body = html.encode()
+    return Page(body, gzip.compress(body, compresslevel=6, mtime=0), lang)
+
+
+def page_response(page: Page, accept_encoding: str | None, status: int = 200) -> Response:
+    headers = {
+        "Content-Language": page.lang,
+        "Vary": "Accept-Language, Cookie, Accept-Encoding",
+        # The state in the HTML is current when it is sent; the page's script keeps it
+        # so. A cache may not serve it again without asking.
+        "Cache-Control": "no-cache",
+        "Content-Security-Policy": renderer().csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Permissions-Policy": "geolocation=(self), camera=(), microphone=()",
+    }
+    if "gzip" in (accept_encoding or ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(page.gzipped, status, headers=headers, media_type=HTML)
+    return Response(page.body, status, headers=headers, media_type=HTML)
+
+
+# -- what every page with a map or a live list needs -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShapeView:
+    id: RegionId
+    d: str
+    label: tuple[int, int]
+    state: ShapeState
+    name: str
+    short: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerView:
+    id: RegionId
+    x: int
+    y: int
+    state: ShapeState
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MapView:
+    view_box: tuple[int, int, int, int]
+    shapes: list[ShapeView]
+    markers: list[MarkerView]
+
+
+def map_view(colouring: Colouring, lang: str) -> MapView:
+    names = region_names()
+    layer = map_layer(Level.OBLAST)
+    return MapView(
+        view_box=layer.view_box,
+        shapes=[
+            ShapeView(
+                s.id,
+                s.d,
+                s.label,
+                colouring.of(s.id),
+                names[s.id].full(lang),
+                names[s.id].short(lang),
+            )
+            for s in layer.shapes
+        ],
+        markers=[
+            MarkerView(m.id, m.x, m.y, colouring.of(m.id), names[m.id].full(lang))
+            for m in layer.markers
+        ],
+    )
+
+
+@cache
+def map_urls() -> dict[str, Any]:
+    tree_oblasts = [r.id for r in _tree().at_level(Level.OBLAST)]
+    return {
+        "regions": region_index_url(),
+        "layers": {lvl.value: layer_url(lvl) for lvl in MAP_LEVELS},
+        "hromadas": {o: layer_url(Level.HROMADA, o) for o in tree_oblasts},
+    }
+
+
+@cache
+def _tree() -> RegionTree:
+    from tryvoha.data import region_tree
+
+    return region_tree()
+
+
+def page_data(lang: str, seq: int, alerts: list[Alert], **extra: Any) -> dict[str, Any]:
+    return {
+        "lang": lang,
+        "time_zone": DISPLAY_TIME_ZONE,
+        "seq": seq,
+        "alerts": [alert_to_json(a) for a in alerts],
+        "urls": map_urls(),
+        "threat_types": [t.value for t in ThreatType],
+        **extra,
+    }
+
+
+def summary(
+    tree: RegionTree, colouring: Colouring, active: int, t: i18n.Catalogue
+) -> dict[str, Any]:
+    """The headline: how many oblast-level units are under alert. static/js/summary.js
+    writes the same from the live state."""
+    oblasts = tree.at_level(Level.OBLAST)
+    states = [colouring.of(r.id).state for r in oblasts]
+    alert, partial = states.count("alert"), states.count("partial")
+    if alert == len(oblasts):
+        title = t("summary.all")
+    elif alert:
+        title = t("summary.oblasts", n=alert, total=len(oblasts))
+    elif partial:
+        title = t("summary.only_partial")
+    else:
+        title = t("summary.none")
+    sub = [t("summary.partial", n=partial)] if partial and alert else []
+    sub.append(t("summary.active", n=active) if active else t("summary.calm"))
+    return {"alert_oblasts": alert, "title": title, "sub": " · ".join(sub)}
+
+
+# -- the map ----------------------------------------------------------------------------
+
+
+@router.get("/")
+async def map_page(
+    request: Request, accept_encoding: Annotated[str | None, Header()] = None
+) -> Response:
+    svc = services(request)
+    lang = page_lang(request)
+    seq = svc.engine.seq
+    kept: dict[tuple[str, int], Page] = request.app.state.__dict__.setdefault("map_pages", {})
+    page = kept.get((lang, seq))
+    if page is None:
+        page = make_page(render_map(svc, lang, seq), lang)
+        if len(kept) >= MAP_PAGES_KEPT:
+            kept.clear()
+        kept[(lang, seq)] = page
+    return page_response(page, accept_encoding)
+
+
+def render_map(svc: Services, lang: str, seq: int) -> str:
+    t = i18n.catalogue(lang)
+    active = svc.engine.projection.active()
+    colouring = Colouring(svc.tree, active)
+    return renderer().render(
+        "map.html",
+        lang,
+        "/",
+        page="map",
+        map=map_view(colouring, lang),
+        threat_types=[th.value for th in ThreatType],
+        threat_filter=True,
+        summary=summary(svc.tree, colouring, len(active), t),
+        rows=alert_rows(svc.tree, active, t),
+        page_data=page_data(lang, seq, active),
+    )
+
+
+# -- a region ---------------------------------------------------------------------------
+
+
+@router.get("/region/{region_id}")
+async def region_page(
+    request: Request,
+    region_id: str,
+    cursor: str | None = None,
+    accept_encoding: Annotated[str | None, Header()] = None,
+) -> Response:
+    svc = services(request)
+    lang = page_lang(request)
+    t = i18n.catalogue(lang)
+    try:
+        region = svc.tree.get(region_id)
+    except DomainError:
+        return not_found(request, lang, t("notfound.region", id=region_id[:64]), accept_encoding)
+    if cursor is not None and not CURSOR.fullmatch(cursor):
+        cursor = None
+    seq = svc.engine.seq
+    related = [
+        a for a in svc.engine.projection.active() if svc.tree.related(a.region_id, region.id)
+    ]
+    family = frozenset(
+        {region.id, *svc.tree.ancestors(region.id), *svc.tree.descendants(region.id)}
+    )
+    history = await svc.store.alert_history(
+        HistoryQuery(regions=family, cursor=cursor, limit=HISTORY_PAGE)
+    )
+    colouring = Colouring(svc.tree, related)
+    html = renderer().render(
+        "region.html",
+        lang,
+        f"/region/{region.id}",
+        page="region",
+        region=region_view(svc.tree, region, colouring, related, t),
+        crumbs=[
+            {"id": rid, "name": region_names()[rid].full(lang)}
+            for rid in reversed(svc.tree.ancestors(region.id))
+        ],
+        threat_states=[
+            {
+                "threat": th.value,
+                "state": svc.engine.projection.state_of(svc.tree, region.id, th).value,
+            }
+            for th in ThreatType
+        ],
+        rows=alert_rows(svc.tree, related, t),
+        children=children_view(svc.tree, region, colouring, lang),
+        history=[history_row(a, t) for a in history.alerts],
+        cursor=cursor,
+        next_cursor=history.next_cursor,
+        page_data=page_data(
+            lang, seq, related, region_id=region.id, region_level=region.level.value
+        ),
+    )
+    return page_response(make_page(html, lang), accept_encoding)
+
+
+def region_view(
+    tree: RegionTree, region: Region, colouring: Colouring, related: list[Alert], t: i18n.Catalogue
+) -> dict[str, Any]:
+    names = region_names()
+    state = colouring.of(region.id)
+    oblast = tree.oblast_of(region.id)
+    detail = ""
+    if state.state == "alert":
+        covering = [a for a in related if tree.is_within(region.id, a.region_id)]
+        first = min(a.started_at for a in covering)
+        detail = t(
+            "region.alert_since",
+            threat=t(f"threat.{state.threat}"),
+            time=local_time(first).strftime("%H:%M"),
+        )
+    elif state.state == "partial":
+        below = {a.region_id for a in related if a.region_id != region.id}
+        detail = t("region.partial_detail", n=len(below))
+    return {
+        "id": region.id,
+        "name": names[region.id].full(t.lang),
+        "level": region.level.value,
+        "where": names[oblast].full(t.lang) if oblast and oblast != region.id else "",
+        "state": state,
+        "state_word": t(f"state.word.{state.state}"),
+        "state_detail": detail,
+    }
+
+
+def children_view(
+    tree: RegionTree, region: Region, colouring: Colouring, lang: str
+) -> list[dict[str, Any]]:
+    names = region_names()
+    kids = [
+        {"id": c, "name": names[c].full(lang), "state": colouring.of(c)}
+        for c in tree.children(region.id)
+    ]
+    return sorted(kids, key=lambda k: k["name"])
+
+
+def history_row(alert: Alert, t: i18n.Catalogue) -> dict[str, Any]:
+    end = alert.ended_at
+    seconds = ((end or datetime.now(UTC)) - alert.started_at).total_seconds()
+    duration = (
+        duration_text(t, seconds) if end else t("history.ongoing", d=duration_text(t, seconds))
+    )
+    return {
+        "region_id": alert.region_id,
+        "region": region_names()[alert.region_id].full(t.lang),
+        "threat": alert.threat.value,
+        "level": alert.level.value,
+        "started": local_time(alert.started_at).strftime("%d.%m.%Y %H:%M"),
+        "started_iso": alert.started_at.isoformat(),
+        "duration": duration,
+    }
+
+
+def not_found(request: Request, lang: str, detail: str, accept_encoding: str | None) -> Response:
+    html = renderer().render(
+        "not_found.html",
+        lang,
+        request.url.path,
+        page="notfound",
+        detail=detail,
+        page_data={"lang": lang},
+    )
+    return page_response(make_page(html, lang), accept_encoding, status=404)
+
+
+# -- the console --------------------------------------------------------------------------
+
+
+@router.get("/console")
+async def console_page(
+    request: Request, accept_encoding: Annotated[str | None, Header()] = None
+) -> Response:
+    svc = services(request)
+    lang = page_lang(request)
+    active = svc.engine.projection.active()
+    html = renderer().render(
+        "console.html",
+        lang,
+        "/console",
+        page="console",
+        map=map_view(Colouring(svc.tree, active), lang),
+        threat_types=[th.value for th in ThreatType],
+        threat_kinds=[k.value for k in ThreatKind],
+        threat_filter=False,
+        page_data=page_data(
+            lang,
+            svc.engine.seq,
+            active,
+            oblast_count=len(svc.tree.at_level(Level.OBLAST)),
+        ),
+    )
+    return page_response(make_page(html, lang), accept_encoding)
+
+
+# -- the language switch ------------------------------------------------------------------
+
+
+def local_path(target: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no "//"): never an open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, next: str | None = None) -> Response:
+    response = RedirectResponse(local_path(next), status_code=303)
+    if code in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.COOKIE, code, max_age=LANG_COOKIE_SECONDS, path="/", samesite="lax", httponly=True
+        )
+    return response
