@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tryvoha.data.history import CONSOLIDATED_FILE, OFFICIAL_FILE, open_record
+from tryvoha.data.history import (
+    CONSOLIDATED_FILE,
+    FIRST_DAY,
+    LAST_DAY,
+    OFFICIAL_FILE,
+    open_record,
+)
 from tryvoha.domain.history import Source
 from tryvoha.domain.regions import RegionTree
 from tryvoha.protocol.history_csv import (
@@ -51,6 +57,7 @@ def test_every_name_key_of_the_upstream_files_maps_as_the_crosswalk_says(
     for row in rows:
         level = row["level"] if row["dataset"].startswith("official") else "oblast"
         want = CORRECTED.get(row["unit_katottg"], row["unit_katottg"])
+        got: str
         try:
             got = names.region_for(level, row["oblast"], row["raion"], row["hromada"])
         except UnmappedPlaceError as e:
@@ -113,6 +120,8 @@ def test_every_shipped_row_maps_to_a_region(names: PlaceNames) -> None:
         74_675,
     )
     assert official.records[0].started_at == datetime(2022, 3, 15, 16, 10, 34, tzinfo=UTC)
+    starts = [r.started_at.date() for p in (official, consolidated) for r in p.records]
+    assert (min(starts), max(starts)) == (FIRST_DAY, LAST_DAY)
     assert official.records[0].line == 2
     assert sum(r.subalerts for r in consolidated.records) > consolidated.rows
 
@@ -165,7 +174,7 @@ def test_parse_time_is_utc() -> None:
     assert parse_time("2022-03-15T18:10:34+02:00") == datetime(2022, 3, 15, 16, 10, 34, tzinfo=UTC)
 
 
-cell = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30)
+cell = st.text(alphabet=st.characters(codec="utf-8"), max_size=30)
 
 
 @settings(max_examples=200, deadline=None)

@@ -26,6 +26,7 @@ import typer
 
 from tryvoha.cli.output import console, fail
 from tryvoha.data import region_tree
+from tryvoha.data.history import FIRST_DAY, LAST_DAY
 from tryvoha.domain.history import PastAlert, Source
 from tryvoha.domain.regions import RegionTree
 from tryvoha.domain.replay import Step, busiest, replay_steps
@@ -76,13 +77,15 @@ def demo(
     missile attack on Kyiv.
     """
     tree = region_tree()
+    if not FIRST_DAY <= _day(day) <= LAST_DAY:
+        fail(f"the shipped record has no alerts on {day} (it covers {FIRST_DAY} to {LAST_DAY})")
     first = datetime.combine(_day(day), datetime.min.time(), tzinfo=KYIV) + _clock(start)
     last = datetime.combine(_day(day) + timedelta(days=1), datetime.min.time(), tzinfo=KYIV)
     with console.status("reading the shipped record"):
         plan = plan_shipped(tree)
     steps = replay_steps(plan.alerts, first, last)
     if not steps:
-        fail(f"the shipped record has no alerts on {day} (it covers 2022-03-15 to 2026-06-19)")
+        fail(f"the shipped record has no alerts on {day} (it covers {FIRST_DAY} to {LAST_DAY})")
     with tempfile.TemporaryDirectory(prefix="tryvoha-demo-") as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'demo.db'}"
         token = asyncio.run(_token(store_url, tree))

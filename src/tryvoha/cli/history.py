@@ -22,14 +22,15 @@ from tryvoha.data import region_tree
 from tryvoha.data.history import CONSOLIDATED_FILE, OFFICIAL_FILE
 from tryvoha.domain.alerts import ThreatType
 from tryvoha.domain.errors import UnknownRegionError
-from tryvoha.domain.history import Plan, Source
+from tryvoha.domain.history import Plan, Source, Span
 from tryvoha.domain.regions import RegionTree
 from tryvoha.domain.stats import By, RegionStats
-from tryvoha.engine.history import WriteReport, plan_for, read_file, write_plan
+from tryvoha.engine.history import WriteReport, covered_spans, plan_for, read_file, write_plan
 from tryvoha.engine.statistics import Period, nationwide_episodes, oblast_stats, stats_for
 from tryvoha.protocol.history_csv import HistoryFormatError, ParsedHistory, PlaceNames
 from tryvoha.protocol.stats_json import (
     episodes_to_json,
+    history_to_json,
     parse_moment,
     stats_to_json,
     summaries_to_json,
@@ -236,23 +237,42 @@ def stats(
     the regions above it, overlaps counted once)."""
     tree = region_tree()
     chosen = _period(since, until, tz, threat)
-    if region is None:
-        found = on_store(store, lambda s: oblast_stats(s, tree, chosen))
-        end = min(chosen.until, chosen.now)
-        if as_json:
-            print(orjson.dumps(summaries_to_json(found, chosen.since, end)).decode())
-            return
-        _oblast_table(found, tree, chosen, since is None)
-        return
-    try:
-        region_id = tree.resolve(region).id
-    except UnknownRegionError as e:
-        fail(f"--region: {e.detail}")
-    one = on_store(store, lambda s: stats_for(s, tree, region_id, chosen, by))
+    end = min(chosen.until, chosen.now)
+    region_id = None
+    if region is not None:
+        try:
+            region_id = tree.resolve(region).id
+        except UnknownRegionError as e:
+            fail(f"--region: {e.detail}")
+
+    async def work(s: Store) -> tuple[list[RegionStats], list[Span]]:
+        if region_id is None:
+            found = await oblast_stats(s, tree, chosen)
+        else:
+            found = [await stats_for(s, tree, region_id, chosen, by)]
+        return found, await covered_spans(s)
+
+    found, spans = on_store(store, work)
     if as_json:
-        print(orjson.dumps(stats_to_json(one, tz)).decode())
+        body = (
+            stats_to_json(found[0], tz)
+            if region_id
+            else summaries_to_json(found, chosen.since, end)
+        )
+        body["history"] = history_to_json(spans, chosen.since, end)
+        print(orjson.dumps(body).decode())
         return
-    _region_tables(one, tree.get(region_id).name_en, chosen, since is None)
+    if region_id is None:
+        _oblast_table(found, tree, chosen, since is None)
+    else:
+        _region_tables(found[0], tree.get(region_id).name_en, chosen, since is None)
+    for span in spans:
+        if span.start < end and span.end > chosen.since:
+            console.print(
+                f"{span.source.issuer} from {span.start:%Y-%m-%d %H:%M} UTC: {span.source.meaning}",
+                style="dim",
+                highlight=False,
+            )
 
 
 def _title(name: str, period: Period, until: datetime) -> str:

@@ -18,10 +18,9 @@ write comes out. The rules, in the order they apply:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -233,8 +232,8 @@ def _shown(moment: datetime) -> str:
 
 # -- rule 3 ---------------------------------------------------------------------------
 
-# Crockford base 32, as live alert ids, from the RFC 4648 alphabet base64 writes
-_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789abcdefghjkmnpqrstvwxyz")
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base 32, as live alert ids
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # ten bits as two digits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -244,9 +243,7 @@ def history_alert_id(source: Source, region_id: RegionId, started_at: datetime) 
     ms = (started_at - _EPOCH) // timedelta(milliseconds=1)
     digest = hashlib.sha256(f"{source.value}|{region_id}|{ms}".encode()).digest()
     value = (ms << 80) | int.from_bytes(digest[:10], "big")
-    # 160 bits are 32 base-32 digits; the last 26 hold the 128-bit value
-    text = base64.b32encode(value.to_bytes(20, "big")).decode().translate(_CROCKFORD)
-    return AlertId(text[-26:])
+    return AlertId("".join(_PAIRS[(value >> shift) & 1023] for shift in range(120, -10, -10)))
 
 
 # -- rule 4 ---------------------------------------------------------------------------
@@ -265,19 +262,22 @@ def message_for(alert: PastAlert) -> Message | None:
 def history_events(alert: PastAlert) -> tuple[PendingEvent, PendingEvent]:
     """Declared at the start, cleared at the end, with the original times."""
     issuer = alert.source.issuer
-    declared = Alert(
-        id=alert.id,
-        region_id=alert.region_id,
-        threat=ThreatType.AIR_RAID,
-        level=AlertLevel.RED,
-        threats=(),
-        message=message_for(alert),
-        started_at=alert.started_at,
-        updated_at=alert.started_at,
-        ended_at=None,
-        issuer=issuer,
+    message = message_for(alert)
+    declared, cleared = (
+        Alert(
+            id=alert.id,
+            region_id=alert.region_id,
+            threat=ThreatType.AIR_RAID,
+            level=AlertLevel.RED,
+            threats=(),
+            message=message,
+            started_at=alert.started_at,
+            updated_at=updated,
+            ended_at=ended,
+            issuer=issuer,
+        )
+        for updated, ended in ((alert.started_at, None), (alert.ended_at, alert.ended_at))
     )
-    cleared = replace(declared, updated_at=alert.ended_at, ended_at=alert.ended_at)
     return (
         PendingEvent(EventType.DECLARED, alert.started_at, issuer, declared),
         PendingEvent(EventType.CLEARED, alert.ended_at, issuer, cleared),

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
+from tryvoha.domain.history import Span
 from tryvoha.domain.stats import Episode, RegionStats
 from tryvoha.protocol.wire import format_time
 
@@ -64,6 +65,20 @@ def stats_to_json(stats: RegionStats, tz_name: str) -> JSON:
         ],
     }
     return data
+
+
+def history_to_json(spans: Sequence[Span], since: datetime, until: datetime) -> list[JSON]:
+    """The historical records the numbers of [since, until) draw on, and what they mean."""
+    return [
+        {
+            "issuer": span.source.issuer,
+            "from": format_time(span.start),
+            "until": format_time(span.end),
+            "meaning": span.source.meaning,
+        }
+        for span in spans
+        if span.start < until and span.end > since
+    ]
 
 
 def summary_to_json(stats: RegionStats) -> JSON:

@@ -15,10 +15,13 @@ from starlette.responses import Response
 
 from tryvoha.domain.alerts import ThreatType
 from tryvoha.domain.errors import DomainError
+from tryvoha.domain.history import Span
 from tryvoha.domain.stats import By
+from tryvoha.engine.history import covered_spans
 from tryvoha.engine.statistics import Period, nationwide_episodes, oblast_stats, stats_for
 from tryvoha.protocol.stats_json import (
     episodes_to_json,
+    history_to_json,
     parse_moment,
     stats_to_json,
     summaries_to_json,
@@ -90,6 +93,16 @@ def period(
     return Period(start, end, now, zone, threat)
 
 
+async def history_spans(request: Request) -> list[Span]:
+    """What each imported historical record covers; read again only when the log grew."""
+    svc = services(request)
+    cached: tuple[int, list[Span]] | None = getattr(request.app.state, "history_spans", None)
+    if cached is None or cached[0] != svc.engine.seq:
+        cached = (svc.engine.seq, await covered_spans(svc.store))
+        request.app.state.history_spans = cached
+    return cached[1]
+
+
 @router.get("", summary="How often, how long and when a region was under alert")
 async def region_stats(
     request: Request,
@@ -104,16 +117,18 @@ async def region_stats(
     overlapping alerts are one period. `count` is the periods that began in [since,
     until); `total_seconds` the time under alert in it; `share` that over its length;
     `longest_seconds` the longest unbroken time under alert in it. A series bucket counts
-    the periods that began in it and the seconds it covers (see docs/history.md)."""
+    the periods that began in it and the seconds it covers. `history` names the imported
+    historical records the period draws on and what they mean (see docs/history.md)."""
     svc = services(request)
     try:
         region_id = svc.tree.resolve(region).id
     except DomainError as e:
         raise from_domain(e) from None
-    found = await stats_for(
-        svc.store, svc.tree, region_id, period(request, since, until, tz, threat), by
-    )
-    return json_response(stats_to_json(found, tz), headers=CACHE)
+    chosen = period(request, since, until, tz, threat)
+    found = await stats_for(svc.store, svc.tree, region_id, chosen, by)
+    body = stats_to_json(found, tz)
+    body["history"] = history_to_json(await history_spans(request), found.since, found.until)
+    return json_response(body, headers=CACHE)
 
 
 @router.get("/oblasts", summary="The same numbers for every oblast-level unit at once")
@@ -127,9 +142,10 @@ async def every_oblast(
     svc = services(request)
     chosen = period(request, since, until, tz, threat)
     found = await oblast_stats(svc.store, svc.tree, chosen)
-    return json_response(
-        summaries_to_json(found, chosen.since, min(chosen.until, chosen.now)), headers=CACHE
-    )
+    end = min(chosen.until, chosen.now)
+    body = summaries_to_json(found, chosen.since, end)
+    body["history"] = history_to_json(await history_spans(request), chosen.since, end)
+    return json_response(body, headers=CACHE)
 
 
 @router.get("/episodes", summary="Times when at least N oblasts were under alert at once")

@@ -6,10 +6,14 @@ import gzip
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from importlib import resources
 
 OFFICIAL_FILE = "official_data_en.csv.gz"
 CONSOLIDATED_FILE = "oblast_events_consolidated.csv.gz"
+# The first and the last day (UTC) an alert of the shipped record starts on.
+FIRST_DAY = date(2022, 3, 15)
+LAST_DAY = date(2026, 6, 19)
 
 
 @contextmanager
