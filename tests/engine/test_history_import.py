@@ -201,3 +201,25 @@ async def test_the_whole_shipped_record_imports_once_and_its_stats_come_back_fro
     assert (again.written, again.already) == (0, 80_887)
     assert again.seconds < report.seconds / 3
     assert timedelta(seconds=report.seconds) < timedelta(minutes=2)
+
+
+async def test_a_period_that_began_just_before_since_is_not_counted_from_the_store(
+    store: SqliteStore, tree: RegionTree
+) -> None:
+    # Lviv hromada 09:00-10:00 touches its oblast's 10:00-11:00: one period from 09:00
+    text = OFFICIAL + (
+        row(
+            "Lvivska oblast", "1 09:00", "1 10:00", "Lvivskyi raion", "Lvivska terytorialna hromada"
+        )
+        + row("Lvivska oblast", "1 10:00", "1 11:00")
+    )
+    await write_plan(store, tree, await plan_for(store, parse(tree, text)))
+    hromada = PlaceNames(tree).region_for(
+        "hromada", "Lvivska oblast", "Lvivskyi raion", "Lvivska terytorialna hromada"
+    )
+    since = datetime(2024, 1, 1, 10, tzinfo=UTC)
+    period = Period(since, since + timedelta(hours=5), since + timedelta(days=9), UTC)
+    got = await stats_for(store, tree, hromada, period, None)
+    assert (got.count, got.total_seconds) == (0, 3600)  # it began at 09:00, before since
+    earlier = Period(since - timedelta(hours=2), since, since + timedelta(days=9), UTC)
+    assert (await stats_for(store, tree, hromada, earlier, None)).count == 1

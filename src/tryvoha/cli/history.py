@@ -92,12 +92,15 @@ def import_history(
     continued: bool = typer.Option(
         True,
         "--continue/--no-continue",
-        help="continue with the shipped consolidated oblast-level record where the "
-        "official one ends (to 2026-06)",
+        help="continue with the shipped consolidated record where the official one ends "
+        "(to 2026-06; oblast level only, an alert there means 'some alert in this oblast')",
     ),
     show: int = typer.Option(5, help="rejected rows to show for each reason"),
 ) -> None:
-    """Import the alert record since 2022 as events: idempotent, rows explained."""
+    """Import the alert record since 2022 as events: idempotent, rows explained.
+
+    Each alert becomes alert.declared and alert.cleared at its original times, issued by
+    history:official or history:consolidated. See docs/history.md for the rules."""
     tree = region_tree()
     names = PlaceNames(tree)
     with _progress() as progress:
@@ -137,7 +140,7 @@ def _report_rows(files: list[tuple[str, ParsedHistory]], show: int) -> None:
                     reason, f"{count:,}", "; ".join(f"{r.line} ({r.place})" for r in examples)
                 )
             console.print(table)
-    for source in sorted({p.source for _, p in files}):
+    for source in (s for s in Source if any(p.source is s for _, p in files)):
         console.print(f"  {source.issuer}: {source.meaning}", style="dim", highlight=False)
 
 
@@ -155,8 +158,9 @@ def _report_plan(plan: Plan) -> None:
             "were merged into its alert",
             highlight=False,
         )
-    for reason, count in Counter(left.reason for left in plan.left_out).most_common():
-        console.print(f"left out {count:,} rows: {reason}", highlight=False)
+    left = Counter((out.alert.source, out.reason) for out in plan.left_out)
+    for (source, reason), count in left.most_common():
+        console.print(f"left out {count:,} {source} alerts: {reason}", highlight=False)
 
 
 def _report_written(report: WriteReport) -> None:
@@ -233,8 +237,10 @@ def stats(
     as_json: bool = JsonOption,
     store: str = StoreOption,
 ) -> None:
-    """How often, how long and when a region was under alert (its own alerts and those of
-    the regions above it, overlaps counted once)."""
+    """How often, how long and when a region was under alert.
+
+    A region is under alert while it or a region above it has an alert; overlapping alerts
+    count once. See docs/history.md for the definitions."""
     tree = region_tree()
     chosen = _period(since, until, tz, threat)
     end = min(chosen.until, chosen.now)
@@ -309,7 +315,7 @@ def _region_tables(found: RegionStats, name: str, period: Period, default_period
                 f"{bucket.count:,}",
                 duration(bucket.seconds),
                 f"{100 * bucket.share:.1f} %",
-                "█" * round(40 * bucket.share),
+                "█" * round(30 * bucket.share),
             )
         console.print(series)
     _hint(default_period, found.count)
