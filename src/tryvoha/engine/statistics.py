@@ -18,7 +18,6 @@ from tryvoha.domain.stats import (
 )
 from tryvoha.store.base import Store
 
-
 # An alert that ends the moment the period begins joins the period that runs on into it,
 # which then did not begin inside: fetch from a moment earlier.
 EDGE = timedelta(milliseconds=1)
