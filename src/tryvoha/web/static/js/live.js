@@ -8,7 +8,7 @@
 
 export const HEARTBEAT_MS = 15000; // the server's heartbeat interval
 export const STALL_MS = 20000; // no byte for this long: the connection is dead
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000]; // then every 8 s, with jitter so a restart is not a stampede
 
 export class LiveStream {
   constructor({ url = "/api/v1/events", params = {}, seq, onEvent, onResync, onStatus }) {

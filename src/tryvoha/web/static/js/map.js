@@ -89,7 +89,7 @@ export class MapView {
       nodes = [...layer.shapes.map((s) => this.makeShape(s)), ...this.oblastNodes.filter((n) => n.tagName === "circle")];
     }
     this.base.replaceChildren(...nodes);
-    this.labels.hidden = effective !== "oblast";
+    this.labels.toggleAttribute("hidden", effective !== "oblast");
     if (effective !== "oblast") this.clearDetail();
     this.fixTabStop();
     this.repaint();
@@ -203,7 +203,7 @@ export class MapView {
   async showYou(lon, lat) {
     if (!this.projection) this.projection = (await this.fetchLayer(this.urls.layers.raion)).projection;
     this.youAt = forward(this.projection, lon, lat);
-    this.you.hidden = false;
+    this.you.removeAttribute("hidden"); // an SVG element has no .hidden property
     this.refreshScale();
   }
 

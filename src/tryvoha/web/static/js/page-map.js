@@ -104,7 +104,7 @@ async function whereAmI() {
   let position;
   try {
     position = await new Promise((resolve, reject) =>
-      navigator.geolocation.getCurrentPosition(resolve, reject, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 }),
+      navigator.geolocation.getCurrentPosition(resolve, reject, { enableHighAccuracy: true, timeout: 15000, maximumAge: 0 }),
     );
   } catch (error) {
     return say(error.code === 1 ? t("locate.denied") : t("locate.failed"), "error");
