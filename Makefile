@@ -35,13 +35,13 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup system-test
+pytest: setup system-test system-bench
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
 bench: setup system-bench
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 demo: setup
 	$(BIN)/tryvoha demo

@@ -1,0 +1,129 @@
+"""The fan-out client is an instrument: against a real tryvoha and a real nginx+nchan, 50
+subscribers per transport must each get every event exactly once, in order. Nothing
+here is timed; only that the numbers the bench reports are about complete deliveries.
+
+Without nginx and its nchan module the nchan half skips, except under CI=true, where
+it fails: the bench must be runnable where the tests run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from bench.client import Target
+from bench.fanout import NATIONWIDE_EVENTS, WS_HELLO, nchan_payload, oblasts
+from bench.http import Http
+from bench.servers import HOST, NCHAN_MODULE, Nginx, Tryvoha
+from bench.swarm import Swarm
+
+from tests.support.server import timeout
+
+pytestmark = pytest.mark.anyio
+N = 50
+
+
+def require_nchan() -> None:
+    missing = [
+        what
+        for what, ok in (("nginx", shutil.which("nginx")), ("nchan", NCHAN_MODULE.exists()))
+        if not ok
+    ]
+    if missing:
+        why = f"{' and '.join(missing)} missing: run `make system-bench`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+async def test_tryvoha_subscribers_get_every_event_once(tmp_path: Path) -> None:
+    server = Tryvoha(tmp_path / "tryvoha")
+    await server.start()
+    try:
+        async with Http(HOST, server.port) as http:
+            regions = await oblasts(http)
+            for transport in ("sse", "ws"):
+                target = Target(
+                    "tryvoha",
+                    transport,
+                    HOST,
+                    server.port,
+                    "/api/v1/events" if transport == "sse" else "/api/v1/ws",
+                    WS_HELLO if transport == "ws" else None,
+                )
+                async with Swarm(2, tmp_path / f"clients-{transport}", verify=True) as swarm:
+                    connected = await swarm.connect(target, N, deadline_s=timeout(30))
+                    assert connected.connected == N, connected
+                    first = (await http.request("GET", "/api/v1/alerts/active")).json()["seq"] + 1
+
+                    # A declare naming all 27 oblasts, timed the cheap way (the client is
+                    # told how the last event begins), then the clear without that hint.
+                    marker = f'{{"seq":{first + NATIONWIDE_EVENTS - 1},'
+                    assert await swarm.arm(NATIONWIDE_EVENTS, marker) == N
+                    body = orjson.dumps({"regions": regions})
+                    declared = await http.request("POST", "/api/v1/alerts", server.auth, body)
+                    assert declared.status == 201, declared.body
+                    assert declared.json()["seq"] == first + NATIONWIDE_EVENTS - 1
+                    assert await swarm.wait_complete(timeout(20))
+                    done = await swarm.collect(declared.sent_ns, N)
+                    assert (len(done.times_ns), done.missing, done.lost, done.errors) == (
+                        N,
+                        0,
+                        0,
+                        {},
+                    )
+                    assert all(t > declared.sent_ns for t in done.times_ns)
+
+                    assert await swarm.arm(NATIONWIDE_EVENTS) == N
+                    cleared = await http.request("POST", "/api/v1/regions/UA/clear", server.auth)
+                    assert cleared.status == 200, cleared.body
+                    assert await swarm.wait_complete(timeout(20))
+                    done = await swarm.collect(cleared.sent_ns, N)
+                    assert (len(done.times_ns), done.missing, done.lost, done.errors) == (
+                        N,
+                        0,
+                        0,
+                        {},
+                    )
+
+                    expected = [str(s) for s in range(first, first + 2 * NATIONWIDE_EVENTS)]
+                    assert await swarm.ids() == [expected] * N
+                    assert await swarm.close() == {}
+    finally:
+        await server.stop()
+    assert server.problems() == []
+
+
+async def test_nchan_subscribers_get_every_message_once(tmp_path: Path) -> None:
+    require_nchan()
+    server = Nginx(tmp_path / "nginx", workers=2)
+    await server.start()
+    try:
+        async with Http(HOST, server.port) as http:
+            for transport in ("sse", "ws"):
+                target = Target("nchan", transport, HOST, server.port, f"/sub?id={transport}")
+                async with Swarm(2, tmp_path / f"clients-{transport}", verify=True) as swarm:
+                    connected = await swarm.connect(target, N, deadline_s=timeout(30))
+                    assert connected.connected == N, connected
+                    for seq in (1, 2):
+                        assert await swarm.arm(1, f'{{"seq":{seq},') == N
+                        body = nchan_payload(seq, 20_000)
+                        assert len(body) == 20_000
+                        reply = await http.request("POST", f"/pub?id={transport}", {}, body)
+                        assert reply.status == 201, reply.body
+                        assert await swarm.wait_complete(timeout(20))
+                        done = await swarm.collect(reply.sent_ns, N)
+                        assert (len(done.times_ns), done.missing, done.errors) == (N, 0, {})
+                    ids = await swarm.ids()
+                    assert all(len(got) == 2 for got in ids), ids
+                    if transport == "ws":  # the payload's own seq
+                        assert ids == [["1", "2"]] * N
+                    else:  # nchan's message ids: the same two for everyone
+                        assert all(got == ids[0] for got in ids)
+                    assert await swarm.close() == {}
+    finally:
+        await server.stop()
+    assert server.problems() == []
