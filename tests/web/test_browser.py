@@ -315,3 +315,47 @@ def test_keyboard_search_and_language(browser: Browser, server: ServerProcess) -
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", "en")  # remembered
     page.context.close()
+
+
+NOTIFICATION_SPY = """
+window.shown = [];
+const Real = window.Notification;
+window.Notification = class extends Real {
+  constructor(title, options) { super(title, options); window.shown.push(title); }
+  static get permission() { return Real.permission; }
+  static requestPermission() { return Real.requestPermission(); }
+};
+"""
+
+
+def test_region_page_charts_notifications_and_live_state(
+    browser: Browser, server: ServerProcess
+) -> None:
+    token = make_token(server.store_url, "national", ["UA"])
+    first = declare(server.url, token, KYIV_CITY)
+    alerts = first["alerts"]
+    assert isinstance(alerts, list)
+    httpx.post(
+        f"{server.url}/api/v1/alerts/{alerts[0]['id']}/clear",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    page = new_page(browser, permissions=["notifications"])
+    page.add_init_script(NOTIFICATION_SPY)
+    page.goto(f"{server.url}/region/{KYIV_CITY}")
+    live(page)
+    expect(page.locator("#region-state")).to_have_attribute("data-state", "clear")
+    expect(page.locator("#charts figure")).to_have_count(2)  # from GET /api/v1/stats
+    expect(page.locator("#charts")).to_contain_text("1 тривога")
+    expect(page.locator(".table-wrap table.history tbody tr")).to_have_count(1)
+
+    page.click("#notify")
+    expect(page.locator("#notify")).to_have_attribute("aria-pressed", "true")
+    declare(server.url, token, KYIV_CITY, threats=["ballistic_missiles"])
+    expect(page.locator("#region-state")).to_have_attribute("data-state", "alert")
+    expect(page.locator("#region-state-word")).to_have_text("Тривога")
+    expect(page.locator("#alerts li")).to_have_count(1)
+    page.wait_for_function("window.shown.length === 1")
+    assert page.evaluate("window.shown[0]") == "Тривога: м. Київ"
+    shot(page, "region-desktop")
+    assert not page.errors  # type: ignore[attr-defined]
+    page.context.close()

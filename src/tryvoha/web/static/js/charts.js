@@ -86,7 +86,7 @@ export async function renderCharts(box, regionId) {
   const share = new Intl.NumberFormat(lang, { style: "percent", maximumFractionDigits: 1 }).format(stats.share || 0);
   const line = document.createElement("p");
   line.textContent = t("stats.summary", {
-    count: stats.count, duration: duration(stats.total_seconds), share, longest: duration(stats.longest_seconds),
+    n: stats.count, duration: duration(stats.total_seconds), share, longest: duration(stats.longest_seconds),
   });
   box.replaceChildren(
     line,
