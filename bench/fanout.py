@@ -35,6 +35,7 @@ from bench.stats import finite_or_none, latency_summary, median
 from bench.swarm import ConnectResult, RoundResult, Swarm, SwarmError, client_processes
 
 ROUND_SECONDS = 60.0
+WARM_UP_ROUNDS = 1  # with every subscriber connected: the kernel grows socket buffers
 SETTLE_SECONDS = 1.0
 NATIONWIDE_EVENTS = 27
 WS_HELLO = '{"after": null, "regions": []}'
@@ -318,6 +319,10 @@ class Fanout:
         clear: Trigger | None,
     ) -> None:
         pids = server.pids()
+        for _ in range(WARM_UP_ROUNDS):
+            await untimed(phase, swarm, fire, "warm-up")
+            if clear is not None:
+                await untimed(phase, swarm, clear, "warm-up clear")
         profiler = (
             Profiler(
                 pids[0],
@@ -331,44 +336,55 @@ class Fanout:
             if profiler is not None:
                 stack.enter_context(profiler)
             for _ in range(self.options.repeat):
-                expect, marker = await fire.prepare()
-                subscribers = await swarm.arm(expect, marker)
-                cpu0, own0, machine0 = procs.cpu_ns(pids), procs.self_cpu_ns(), procs.machine_ms()
-                reply = await fire.send()
-                await swarm.wait_complete(ROUND_SECONDS)
-                cpu1, own1, machine1 = procs.cpu_ns(pids), procs.self_cpu_ns(), procs.machine_ms()
-                raw = await swarm.collect(reply.sent_ns, subscribers)
-                raw.reply_ns, raw.status = reply.done_ns, reply.status
-                stats = round_stats(raw, cpu1 - cpu0)
-                busy, total = machine1[0] - machine0[0], machine1[1] - machine0[1]
-                if total > 0:
-                    ours = stats.server_cpu_ms + stats.client_user_ms + stats.client_system_ms
-                    ours += (own1 - own0) / 1e6
-                    stats.machine_busy_pct = 100 * busy / total
-                    stats.other_busy_pct = max(0.0, 100 * (busy - ours) / total)
-                phase.rounds.append(stats)
+                phase.rounds.append(await timed(swarm, pids, fire))
                 if clear is not None:
-                    expect, marker = await clear.prepare()
-                    subscribers = await swarm.arm(expect, marker)
-                    reply = await clear.send()
-                    await swarm.wait_complete(ROUND_SECONDS)
-                    check = await swarm.collect(reply.sent_ns, subscribers)
-                    phase.verification_rounds.append(
-                        {
-                            "what": "clear the whole country (27 alert.cleared)",
-                            "subscribers": subscribers,
-                            "received_all": len(check.times_ns),
-                            "missing": check.missing,
-                            "lost": check.lost,
-                            "errors": check.errors,
-                        }
-                    )
+                    await untimed(phase, swarm, clear, "clear the whole country")
         if profiler is not None:
             phase.profile = profiler.summary()
         if phase.server == "tryvoha" and phase.rounds:
             self.round_bytes[(phase.transport, phase.n)] = median(
                 [r.bytes_per_subscriber for r in phase.rounds]
             )
+
+
+async def timed(swarm: Swarm, pids: list[int], fire: Trigger) -> RoundStats:
+    """One round, with the CPU the server, the client and everything else used in it."""
+    expect, marker = await fire.prepare()
+    subscribers = await swarm.arm(expect, marker)
+    cpu0, own0, machine0 = procs.cpu_ns(pids), procs.self_cpu_ns(), procs.machine_ms()
+    reply = await fire.send()
+    await swarm.wait_complete(ROUND_SECONDS)
+    cpu1, own1, machine1 = procs.cpu_ns(pids), procs.self_cpu_ns(), procs.machine_ms()
+    raw = await swarm.collect(reply.sent_ns, subscribers)
+    raw.reply_ns, raw.status = reply.done_ns, reply.status
+    stats = round_stats(raw, cpu1 - cpu0)
+    busy, total = machine1[0] - machine0[0], machine1[1] - machine0[1]
+    if total > 0:
+        ours = stats.server_cpu_ms + stats.client_user_ms + stats.client_system_ms
+        ours += (own1 - own0) / 1e6
+        stats.machine_busy_pct = 100 * busy / total
+        stats.other_busy_pct = max(0.0, 100 * (busy - ours) / total)
+    return stats
+
+
+async def untimed(phase: Phase, swarm: Swarm, trigger: Trigger, what: str) -> None:
+    """A round that is not timed but checked all the same: every subscriber, every event."""
+    expect, marker = await trigger.prepare()
+    subscribers = await swarm.arm(expect, marker)
+    reply = await trigger.send()
+    await swarm.wait_complete(ROUND_SECONDS)
+    check = await swarm.collect(reply.sent_ns, subscribers)
+    phase.verification_rounds.append(
+        {
+            "what": what,
+            "events": expect,
+            "subscribers": subscribers,
+            "received_all": len(check.times_ns),
+            "missing": check.missing,
+            "lost": check.lost,
+            "errors": check.errors,
+        }
+    )
 
 
 class Trigger:

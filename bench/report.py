@@ -178,8 +178,13 @@ def received(phase: Phase | None) -> str:
     worst = min(phase.rounds, key=lambda r: r.received_all - r.subscribers)
     text = f"{worst.received_all:,}/{phase.n:,}"
     errors = sum(sum(r.errors.values()) for r in phase.rounds)
-    if worst.received_all < phase.n or errors:
-        return f"[red]{text}" + (f", {errors} errors" if errors else "")
+    checks = phase.verification_rounds
+    errors += sum(sum(c["errors"].values()) for c in checks)
+    short = sum(c["missing"] for c in checks)
+    if worst.received_all < phase.n or errors or short:
+        extra = [f"{errors} errors"] if errors else []
+        extra += [f"{short} short in untimed rounds"] if short else []
+        return f"[red]{text}" + "".join(f", {e}" for e in extra)
     return text
 
 
