@@ -127,6 +127,15 @@ def fanout_table(phases: list[Phase], transport: str) -> Table:
                 goal = f"{limit_text(target, True)} {verdict(None if r is None else r <= target)}"
             first = f"{n:,}" if key == "p50_ms" else ""
             table.add_row(first, label, ms(a), ms(b), show_ratio(r), goal)
+        table.add_row(
+            "",
+            "request answered",
+            ms(so.get("reply_ms")),
+            ms(st.get("reply_ms")),
+            "",
+            "[dim]declare / publish",
+            style="dim",
+        )
         table.add_row("", "received all", received(ours), received(theirs), "", "", style="dim")
         table.add_row(
             "",

@@ -138,6 +138,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--results", type=Path, default=RESULTS, help="where the JSON goes")
     p.add_argument("--keep-tmp", action="store_true", help="keep logs and databases")
+    p.add_argument(
+        "--wait-quiet",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="wait up to this long for other work on the machine to stop",
+    )
     return p
 
 
@@ -191,6 +198,11 @@ async def main(args: argparse.Namespace, console: Console) -> int:
     nice = raise_priority(console)
     machine = procs.machine(ROOT, tmp)
     other = procs.other_load(1.0)
+    deadline = time.monotonic() + args.wait_quiet
+    while other > BUSY_WARNING_PCT and time.monotonic() < deadline:
+        console.print(f"[dim]waiting: other processes use {other:.0f}% of the CPUs")
+        await asyncio.sleep(10)
+        other = procs.other_load(2.0)
     console.print(
         f"[bold]tryvoha bench[/] {stamp}: {machine['cpu_model']}, {machine['cores']} cores, "
         f"kernel {machine['kernel']}, Python {machine['python']}, "
