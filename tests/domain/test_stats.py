@@ -15,11 +15,14 @@ from tryvoha.domain.regions import COUNTRY, RegionId, RegionTree
 from tryvoha.domain.stats import (
     By,
     alert_periods,
+    bucket_key,
     buckets,
     episodes,
     merge,
+    next_boundary,
     oblast_periods,
     region_stats,
+    segments,
     stats_of,
     summaries,
 )
@@ -239,3 +242,19 @@ def _key(moment: datetime, by: By) -> str:
         By.HOUR: local.strftime("%H"),
         By.WEEKDAY: local.strftime("%A").lower(),
     }[by]
+
+
+@pytest.mark.parametrize(
+    "zone", ["Europe/Kyiv", "Asia/Kathmandu", "America/St_Johns", "Australia/Lord_Howe"]
+)
+@settings(max_examples=40, deadline=None)
+@given(start=st.integers(0, 2 * 365 * 24 * 60), length=st.integers(1, 40 * 24 * 60))
+def test_hours_a_day_at_a_time_are_the_hours_one_by_one(zone: str, start: int, length: int) -> None:
+    tz = ZoneInfo(zone)  # whole, 45-minute and half-hour offsets; Lord Howe moves 30 minutes
+    since = datetime(2023, 1, 1, tzinfo=UTC) + start * M
+    until = since + length * M
+    edges, keys = [since], [bucket_key(since, By.HOUR, tz)]
+    while (edge := next_boundary(edges[-1], By.HOUR, tz)) < until:
+        edges.append(edge)
+        keys.append(bucket_key(edge, By.HOUR, tz))
+    assert segments(since, until, By.HOUR, tz) == ([*edges, until], keys)

@@ -174,6 +174,8 @@ def test_the_cli_prints_the_apis_json(served: tuple[ServerProcess, str]) -> None
         ({"region": "Kyiv", "since": "2023-02-01", "until": "2023-01-01"}, 422, "invalid_parameter", "since"),
         ({"region": "Kyiv", "since": "2999-01-01", "until": "2999-02-01"}, 422, "invalid_parameter", "since"),
         ({"region": "Kyiv", "tz": "Mars/Olympus"}, 422, "invalid_parameter", "tz"),
+        ({"region": "Kyiv", "since": "0001-01-01"}, 422, "invalid_parameter", "since"),
+        ({"region": "Kyiv", "since": "2001-01-01", "by": "hour"}, 422, "invalid_parameter", "by"),
         ({"since": "2023-01-01"}, 422, "invalid_parameter", "region"),
         ({"region": "Atlantis"}, 422, "unknown_region", None),
     ],

@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO, BinaryIO, cast
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 import typer
@@ -26,19 +25,24 @@ from tryvoha.domain.history import Plan, Source, Span
 from tryvoha.domain.regions import RegionTree
 from tryvoha.domain.stats import By, RegionStats
 from tryvoha.engine.history import WriteReport, covered_spans, plan_for, read_file, write_plan
-from tryvoha.engine.statistics import Period, nationwide_episodes, oblast_stats, stats_for
+from tryvoha.engine.statistics import (
+    DEFAULT_DAYS,
+    DEFAULT_TZ,
+    Period,
+    PeriodError,
+    choose_period,
+    nationwide_episodes,
+    oblast_stats,
+    stats_for,
+)
 from tryvoha.protocol.history_csv import HistoryFormatError, ParsedHistory, PlaceNames
 from tryvoha.protocol.stats_json import (
     episodes_to_json,
     history_to_json,
-    parse_moment,
     stats_to_json,
     summaries_to_json,
 )
 from tryvoha.store import Store
-
-DEFAULT_TZ = "Europe/Kyiv"
-DEFAULT_DAYS = 30
 
 
 def _progress() -> Progress:
@@ -189,26 +193,13 @@ def _report_written(report: WriteReport) -> None:
 # -- statistics --------------------------------------------------------------------------
 
 
-def _zone(name: str) -> ZoneInfo:
+def _period(
+    since: str | None, until: str | None, tz: str, threat: ThreatType, by: By | None = None
+) -> Period:
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        fail(f"--tz: '{name}' is not an IANA time zone like Europe/Kyiv or UTC")
-
-
-def _period(since: str | None, until: str | None, tz: str, threat: ThreatType) -> Period:
-    zone = _zone(tz)
-    now = datetime.now(UTC)
-    try:
-        end = parse_moment(until, zone) if until else now
-        start = parse_moment(since, zone) if since else end - timedelta(days=DEFAULT_DAYS)
-    except ValueError as e:
-        fail(f"--since/--until: {e}")
-    if start >= end:
-        fail("--since must be before --until")
-    if start >= now:
-        fail("--since is in the future: there are no statistics yet")
-    return Period(start, end, now, zone, threat)
+        return choose_period(since, until, now=datetime.now(UTC), tz=tz, threat=threat, by=by)
+    except PeriodError as e:
+        fail(f"--{e.field}: {e.message}")
 
 
 def duration(seconds: float) -> str:
@@ -242,7 +233,7 @@ def stats(
     A region is under alert while it or a region above it has an alert; overlapping alerts
     count once. See docs/history.md for the definitions."""
     tree = region_tree()
-    chosen = _period(since, until, tz, threat)
+    chosen = _period(since, until, tz, threat, by)
     end = min(chosen.until, chosen.now)
     region_id = None
     if region is not None:

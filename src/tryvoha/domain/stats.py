@@ -32,6 +32,7 @@ Interval = tuple[datetime, datetime]  # [start, end)
 AlertSpan = tuple[RegionId, datetime, datetime | None]  # as the store answers
 
 ZERO = timedelta(0)
+HOUR = timedelta(hours=1)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HOURS = tuple(f"{h:02d}" for h in range(24))
 
@@ -218,15 +219,47 @@ def next_boundary(moment: datetime, by: By, tz: tzinfo) -> datetime:
     return boundary if boundary > moment else moment + timedelta(hours=1)
 
 
-def boundaries(since: datetime, until: datetime, by: By, tz: tzinfo) -> list[datetime]:
-    """since, every bucket start inside (since, until), then until."""
+def segments(
+    since: datetime, until: datetime, by: By, tz: tzinfo
+) -> tuple[list[datetime], list[str]]:
+    """The bucket edges: since, every bucket start inside (since, until), until; and the
+    key of each segment between two edges."""
+    if by is By.HOUR:
+        return _hour_segments(since, until, tz)
     edges = [since]
     edge = next_boundary(since, by, tz)
     while edge < until:
         edges.append(edge)
         edge = next_boundary(edge, by, tz)
     edges.append(until)
-    return edges
+    return edges, [bucket_key(edge, by, tz) for edge in edges[:-1]]
+
+
+def _hour_segments(
+    since: datetime, until: datetime, tz: tzinfo
+) -> tuple[list[datetime], list[str]]:
+    """As `segments`, a local day at a time: its hours are an hour apart in elapsed time
+    (DST moves whole hours at whole hours), so only a day with a change needs the zone
+    for each hour's label."""
+    edges, keys = [since], [bucket_key(since, By.HOUR, tz)]
+    edge = next_boundary(since, By.HOUR, tz)
+    while edge < until:
+        stop = next_boundary(edge, By.DAY, tz)
+        count, rest = divmod(stop - edge, HOUR)
+        first = edge.astimezone(tz).hour
+        hours = [edge + k * HOUR for k in range(count)] if rest == ZERO else [edge]
+        if rest == ZERO and first + count == 24:  # no change of offset in this day
+            labels = list(HOURS[first:])
+        else:
+            labels = [bucket_key(h, By.HOUR, tz) for h in hours]
+        for h, label in zip(hours, labels, strict=True):
+            if h >= until:
+                break
+            edges.append(h)
+            keys.append(label)
+        edge = stop if rest == ZERO else next_boundary(edge, By.HOUR, tz)
+    edges.append(until)
+    return edges, keys
 
 
 def buckets(
@@ -236,8 +269,7 @@ def buckets(
     since, until = since.astimezone(UTC), until.astimezone(UTC)
     if until <= since:
         return []
-    edges = boundaries(since, until, by, tz)
-    keys = [bucket_key(edge, by, tz) for edge in edges[:-1]]
+    edges, keys = segments(since, until, by, tz)
     order = {By.HOUR: HOURS, By.WEEKDAY: WEEKDAYS}.get(by, ())
     counts: dict[str, int] = dict.fromkeys((*order, *keys), 0)
     seconds: dict[str, timedelta] = dict.fromkeys(counts, ZERO)

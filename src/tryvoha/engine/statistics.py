@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tryvoha.domain.alerts import ThreatType
 from tryvoha.domain.regions import COUNTRY, Level, RegionId, RegionTree
@@ -16,7 +17,13 @@ from tryvoha.domain.stats import (
     region_stats,
     summaries,
 )
+from tryvoha.protocol.stats_json import parse_moment
 from tryvoha.store.base import Store
+
+DEFAULT_TZ = "Europe/Kyiv"
+DEFAULT_DAYS = 30  # the period when `since` is not given: the 30 days before `until`
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_SERIES = timedelta(days=20 * 366)  # a series over a longer period is refused
 
 # An alert that ends the moment the period begins joins the period that runs on into it,
 # which then did not begin inside: fetch from a moment earlier.
@@ -34,6 +41,56 @@ class Period:
     @property
     def fetch_since(self) -> datetime:
         return self.since - EDGE
+
+
+class PeriodError(ValueError):
+    """A period that cannot be asked for; `field` names the parameter at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PeriodError(
+            "tz", f"'{name}' is not an IANA time zone like Europe/Kyiv or UTC"
+        ) from None
+
+
+def choose_period(
+    since: str | None,
+    until: str | None,
+    *,
+    now: datetime,
+    tz: str = DEFAULT_TZ,
+    threat: ThreatType = ThreatType.AIR_RAID,
+    by: By | None = None,
+) -> Period:
+    """The period people ask for with text: dates are midnights in tz; until defaults to
+    now and since to DEFAULT_DAYS before until."""
+    zone = zone_named(tz)
+    moments: dict[str, datetime | None] = {}
+    for field, text in (("until", until), ("since", since)):
+        try:
+            moments[field] = None if text is None else parse_moment(text, zone)
+        except (ValueError, OverflowError) as e:
+            raise PeriodError(field, str(e)) from None
+        found = moments[field]
+        if found is not None and found < EARLIEST:
+            raise PeriodError(field, f"is before {EARLIEST:%Y-%m-%d}: there is no record then")
+    end = moments["until"] or now
+    start = moments["since"] or end - timedelta(days=DEFAULT_DAYS)
+    if start >= end:
+        raise PeriodError("since", "must be before until")
+    if start >= now:
+        raise PeriodError("since", "is in the future: there are no statistics yet")
+    if by is not None and min(end, now) - start > MAX_SERIES:
+        raise PeriodError("by", "a series covers at most 20 years: ask for a shorter period")
+    return Period(start, end, now, zone, threat)
 
 
 async def stats_for(

@@ -6,9 +6,7 @@ for Kyiv should show the night raids at night. Times in answers are UTC, as ever
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -18,11 +16,19 @@ from tryvoha.domain.errors import DomainError
 from tryvoha.domain.history import Span
 from tryvoha.domain.stats import By
 from tryvoha.engine.history import covered_spans
-from tryvoha.engine.statistics import Period, nationwide_episodes, oblast_stats, stats_for
+from tryvoha.engine.statistics import (
+    DEFAULT_DAYS,
+    DEFAULT_TZ,
+    Period,
+    PeriodError,
+    choose_period,
+    nationwide_episodes,
+    oblast_stats,
+    stats_for,
+)
 from tryvoha.protocol.stats_json import (
     episodes_to_json,
     history_to_json,
-    parse_moment,
     stats_to_json,
     summaries_to_json,
 )
@@ -31,8 +37,6 @@ from tryvoha.server.problems import Problem, from_domain
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"])
 
-DEFAULT_TZ = "Europe/Kyiv"
-DEFAULT_DAYS = 30  # the period when `since` is not given: the 30 days before `until`
 DEFAULT_MIN_OBLASTS = 20
 CACHE = {"Cache-Control": "public, max-age=60"}
 
@@ -63,34 +67,19 @@ def _invalid(field: str, message: str) -> Problem:
     )
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise _invalid("tz", f"'{name}' is not an IANA time zone like Europe/Kyiv or UTC") from None
-
-
-def _moment(field: str, text: str | None, zone: ZoneInfo) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return parse_moment(text, zone)
-    except ValueError as e:
-        raise _invalid(field, str(e)) from None
-
-
 def period(
-    request: Request, since: str | None, until: str | None, tz: str, threat: ThreatType
+    request: Request,
+    since: str | None,
+    until: str | None,
+    tz: str,
+    threat: ThreatType,
+    by: By | None = None,
 ) -> Period:
-    zone = _zone(tz)
     now = services(request).engine.clock()
-    end = _moment("until", until, zone) or now
-    start = _moment("since", since, zone) or end - timedelta(days=DEFAULT_DAYS)
-    if start >= end:
-        raise _invalid("since", "must be before until")
-    if start >= now:
-        raise _invalid("since", "is in the future: there are no statistics yet")
-    return Period(start, end, now, zone, threat)
+    try:
+        return choose_period(since, until, now=now, tz=tz, threat=threat, by=by)
+    except PeriodError as e:
+        raise _invalid(e.field, e.message) from None
 
 
 async def history_spans(request: Request) -> list[Span]:
@@ -124,7 +113,7 @@ async def region_stats(
         region_id = svc.tree.resolve(region).id
     except DomainError as e:
         raise from_domain(e) from None
-    chosen = period(request, since, until, tz, threat)
+    chosen = period(request, since, until, tz, threat, by)
     found = await stats_for(svc.store, svc.tree, region_id, chosen, by)
     body = stats_to_json(found, tz)
     body["history"] = history_to_json(await history_spans(request), found.since, found.until)
