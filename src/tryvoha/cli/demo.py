@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,11 +76,20 @@ def demo(
     13 November 2024 is the morning the whole country was put under alert ahead of a
     missile attack on Kyiv.
     """
+    try:
+        _run(_day(day), _clock(start), speed, host, port, exit_after)
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _run(day: date, start: timedelta, speed: float, host: str, port: int, exit_after: bool) -> None:
     tree = region_tree()
-    if not FIRST_DAY <= _day(day) <= LAST_DAY:
+    if not FIRST_DAY <= day <= LAST_DAY:
         fail(f"the shipped record has no alerts on {day} (it covers {FIRST_DAY} to {LAST_DAY})")
-    first = datetime.combine(_day(day), datetime.min.time(), tzinfo=KYIV) + _clock(start)
-    last = datetime.combine(_day(day) + timedelta(days=1), datetime.min.time(), tzinfo=KYIV)
+    midnight = datetime.combine(day, datetime.min.time(), tzinfo=KYIV)
+    first = (midnight + start).astimezone(UTC)  # wall-clock time of that day, then UTC
+    last = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=KYIV)
+    last = last.astimezone(UTC)
     with console.status("reading the shipped record"):
         plan = plan_shipped(tree)
     steps = replay_steps(plan.alerts, first, last)
@@ -98,8 +107,6 @@ def demo(
                 return
             console.print("replay finished; the server keeps the day's end state. Ctrl-C stops it.")
             server.wait()
-        except KeyboardInterrupt:
-            console.print("stopped")
         finally:
             server.stop()
 
@@ -176,7 +183,7 @@ def _introduce(
     wall = (last - first) / speed
     console.print(f"[bold]open {url}/[/] to watch the map", highlight=False)
     console.print(
-        f"replaying {first:%d %B %Y} from {_local(first)} Kyiv time at {speed:g}x: "
+        f"replaying {first.astimezone(KYIV):%d %B %Y} from {_local(first)} Kyiv time at {speed:g}x: "
         f"{_duration(wall)} for {_duration(last - first)} of alerts; API: {url}/api/v1/state",
         highlight=False,
     )
