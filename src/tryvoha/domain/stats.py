@@ -331,28 +331,33 @@ def episodes(
     Where one unit's alert ends the moment another's begins, the count does not dip.
     """
     since, until = since.astimezone(UTC), until.astimezone(UTC)
-    changes: dict[datetime, list[tuple[int, RegionId]]] = {}
-    for oblast, intervals in periods.items():
-        for s, e in clip(intervals, since, until):
-            changes.setdefault(s, []).append((1, oblast))
-            changes.setdefault(e, []).append((-1, oblast))
+    changes = sorted(
+        (moment, delta, oblast)
+        for oblast, intervals in periods.items()
+        for s, e in clip(intervals, since, until)
+        for moment, delta in ((s, 1), (e, -1))
+    )
     found: list[Episode] = []
     active: set[RegionId] = set()
+    involved: set[RegionId] = set()
     start: datetime | None = None
-    peak, peak_at, involved = 0, since, set[RegionId]()
-    for moment in sorted(changes):  # every change at one moment at once: no false dips
-        for delta, oblast in sorted(changes[moment], reverse=True):
+    peak, peak_at = 0, since
+    i = 0
+    while i < len(changes):
+        moment = changes[i][0]
+        while i < len(changes) and changes[i][0] == moment:  # all of one moment at once
+            _, delta, oblast = changes[i]
             if delta > 0:
                 active.add(oblast)
+                involved.add(oblast)
             else:
                 active.discard(oblast)
+            i += 1
         if start is None and len(active) >= min_oblasts:
             start, peak, peak_at, involved = moment, len(active), moment, set(active)
         elif start is not None and len(active) < min_oblasts:
             found.append(Episode(start, moment, peak, peak_at, tuple(sorted(involved))))
             start = None
-        elif start is not None:
-            involved |= active
-            if len(active) > peak:
-                peak, peak_at = len(active), moment
+        elif start is not None and len(active) > peak:
+            peak, peak_at = len(active), moment
     return found
