@@ -320,4 +320,10 @@ async def test_health_says_how_far_the_process_has_read(api: Api) -> None:
     auth = await api.token("lviv", LVIV)
     await api.client.post("/api/v1/alerts", json={"regions": [LVIV]}, headers=auth)
     health = (await api.client.get("/api/v1/health")).json()
-    assert health == {"status": "ok", "seq": 1, "active_alerts": 1, "subscribers": 0, "dropped_slow_subscribers": 0}
+    assert health == {
+        "status": "ok",
+        "seq": 1,
+        "active_alerts": 1,
+        "subscribers": 0,
+        "dropped_slow_subscribers": 0,
+    }

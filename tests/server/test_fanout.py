@@ -20,7 +20,7 @@ from tryvoha.domain.regions import RegionId
 from tryvoha.engine.engine import load_projection
 from tryvoha.engine.feed import Feed
 from tryvoha.protocol.wire import alert_from_json, decode_event
-from tryvoha.server.fanout import SLOW_BYTES, Fanout, Kind
+from tryvoha.server.fanout import SLOW_BYTES, Fanout, Filter, Kind
 from tryvoha.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
@@ -112,7 +112,7 @@ async def test_a_region_filter_applies_to_old_and_new_events(
 ) -> None:
     _, fanout = setup
     sink = ListSink()
-    await fanout.subscribe(sink, Kind.SSE, [KYIV_CITY], after=Seq(0))
+    await fanout.subscribe(sink, Kind.SSE, Filter(frozenset({KYIV_CITY})), after=Seq(0))
     assert sink.seqs() == list(range(21, 41))
 
 
@@ -142,9 +142,34 @@ async def test_heartbeats_keep_every_stream_talking(setup: tuple[SqliteStore, Fa
     _, fanout = setup
     sse, chunked, ws = ListSink(), ListSink(), ListSink()
     fanout.join(sse, Kind.SSE)
-    fanout.join(chunked, Kind.SSE_CHUNKED, [LVIV])
+    fanout.join(chunked, Kind.SSE_CHUNKED, Filter(frozenset({LVIV})))
     fanout.join(ws, Kind.WS)
     fanout.heartbeat()
     assert sse.data == b": keep-alive\n\n"
     assert chunked.data == b"e\r\n: keep-alive\n\n\r\n"
     assert ws.data == b"\x89\x00"
+
+
+async def test_imported_history_stays_out_of_live_streams_unless_asked(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    _, fanout = setup
+    plain, historian = ListSink(), ListSink()
+    fanout.join(plain, Kind.SSE, after=Seq(40))
+    fanout.join(historian, Kind.SSE, Filter(history=True), after=Seq(40))
+    template = _alert((await fanout.store.read_events(Seq(0), 1))[0])
+    imported = Event(
+        Seq(41), EventType.DECLARED, T0, "history:official", replace(template, id=AlertId("h"))
+    )
+    live = Event(
+        Seq(42),
+        EventType.CLEARED,
+        T0,
+        "history:official",
+        replace(template, id=AlertId("h"), ended_at=T0),
+    )
+    fanout.feed.ingest([(imported, b'{"seq":41}'), (cleared, b'{"seq":42}')])
+    assert plain.seqs() == [] and historian.seqs() == [41, 42]
+    late = ListSink()  # resuming from memory applies the same rule
+    fanout.join(late, Kind.SSE, after=Seq(39))
+    assert late.seqs() == [40]

@@ -11,6 +11,15 @@ from tryvoha.domain.alerts import Alert
 
 Seq = NewType("Seq", int)
 
+# Issuers of events imported from the historical record ("history:official", ...). They
+# are in the log like any event, but live streams leave them out unless asked: a siren
+# must not sound for a 2022 alert because its record was imported today.
+HISTORY_ISSUER_PREFIX = "history:"
+
+
+def is_historical(issuer: str) -> bool:
+    return issuer.startswith(HISTORY_ISSUER_PREFIX)
+
 
 class EventType(StrEnum):
     DECLARED = "alert.declared"

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, Message, ThreatType
-from tryvoha.domain.events import EventType, PendingEvent
+from tryvoha.domain.events import HISTORY_ISSUER_PREFIX, EventType, PendingEvent
 from tryvoha.domain.regions import RegionId
 
 # The newest day of an official snapshot may lack alerts that were still running when it
@@ -39,7 +39,7 @@ class Source(StrEnum):
 
     @property
     def issuer(self) -> str:
-        return f"history:{self.value}"
+        return HISTORY_ISSUER_PREFIX + self.value
 
     @property
     def meaning(self) -> str:

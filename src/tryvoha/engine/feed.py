@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tryvoha.domain.events import Event, Seq
+from tryvoha.domain.events import Event, Seq, is_historical
 from tryvoha.domain.projection import Projection
 from tryvoha.domain.regions import RegionId
 from tryvoha.protocol.wire import decode_event
@@ -28,6 +28,7 @@ class Recent:
     seq: Seq
     type: str
     region_id: RegionId
+    historical: bool
     raw: bytes
 
 
@@ -53,7 +54,11 @@ class Feed:
 
     def remember(self, event: Event, raw: bytes) -> None:
         """Fill the recent buffer at start-up (events the projection has already applied)."""
-        self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
+        self.recent.append(
+            Recent(
+                event.seq, event.type.value, event.alert.region_id, is_historical(event.issuer), raw
+            )
+        )
 
     def ingest(self, items: Sequence[tuple[Event, bytes]]) -> int:
         """Apply committed events in order and tell the listeners, once per batch (a
@@ -67,7 +72,15 @@ class Feed:
                 if event.seq != self.projection.seq + 1:
                     raise FeedGapError(f"event {event.seq} arrived after {self.projection.seq}")
                 self.projection.apply(event)
-                self.recent.append(Recent(event.seq, event.type.value, event.alert.region_id, raw))
+                self.recent.append(
+                    Recent(
+                        event.seq,
+                        event.type.value,
+                        event.alert.region_id,
+                        is_historical(event.issuer),
+                        raw,
+                    )
+                )
                 applied.append((event, raw))
         finally:
             if applied:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
 import orjson
 
-from tryvoha.domain.events import Event, Seq
+from tryvoha.domain.events import Event, Seq, is_historical
 from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.engine.feed import Feed
 from tryvoha.protocol.sse import HEARTBEAT, WS_PING, chunk, sse_frame, ws_text_frame
@@ -52,13 +52,20 @@ class Sink(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """Regions a subscriber follows: an event matches when its region contains one of
-    them, lies inside one, or is one. Empty: everything."""
+    """What a subscriber follows. Regions: an event matches when its region contains one
+    of them, lies inside one, or is one; none: every region. Events imported from the
+    historical record only when `history` is asked for (see domain.events)."""
 
     regions: frozenset[RegionId] = frozenset()
+    history: bool = False
 
-    def matches(self, tree: RegionTree, region_id: RegionId) -> bool:
+    def matches(self, tree: RegionTree, region_id: RegionId, historical: bool) -> bool:
+        if historical and not self.history:
+            return False
         return not self.regions or any(tree.related(region_id, r) for r in self.regions)
+
+
+ALL = Filter()
 
 
 @dataclass(slots=True)
@@ -112,21 +119,25 @@ class Fanout:
     def publish(self, batch: Sequence[tuple[Event, bytes]]) -> None:
         """Write a batch of events (one commit's, usually) to every matching subscriber:
         the frames are built once per transport and each subscriber gets one write."""
-        whole: dict[Kind, bytes] = {}
+        whole: dict[tuple[Kind, bool], bytes] = {}
         for group in self._groups.values():
             if not group.members:
                 continue
-            if group.filter.regions:
+            flt = group.filter
+            if flt.regions:
                 data = b"".join(
                     frame_for(group.kind, e.seq, e.type.value, raw)
                     for e, raw in batch
-                    if group.filter.matches(self.tree, e.alert.region_id)
+                    if flt.matches(self.tree, e.alert.region_id, is_historical(e.issuer))
                 )
             else:
-                data = whole.get(group.kind, b"")
-                if not data:
-                    data = whole[group.kind] = b"".join(
-                        frame_for(group.kind, e.seq, e.type.value, raw) for e, raw in batch
+                key = (group.kind, flt.history)
+                data = whole.get(key, b"")
+                if key not in whole:
+                    data = whole[key] = b"".join(
+                        frame_for(group.kind, e.seq, e.type.value, raw)
+                        for e, raw in batch
+                        if flt.history or not is_historical(e.issuer)
                     )
             if data:
                 self._write_all(group, data)
@@ -157,19 +168,16 @@ class Fanout:
 
     # -- subscribing ----------------------------------------------------------
 
-    def join(
-        self, sink: Sink, kind: Kind, regions: Iterable[RegionId] = (), after: Seq | None = None
-    ) -> bool:
+    def join(self, sink: Sink, kind: Kind, flt: Filter = ALL, after: Seq | None = None) -> bool:
         """Send the events after `after` from memory and join the live stream, in one step
         (nothing can come between). False, having done nothing, when memory does not reach
         back that far: then `subscribe`, which reads the older part from the store."""
-        flt = Filter(frozenset(regions))
         if after is not None:
             recent = self.feed.recent_after(after)
             if recent is None:
                 return False
             for item in recent:
-                if flt.matches(self.tree, item.region_id):
+                if flt.matches(self.tree, item.region_id, item.historical):
                     sink.write(frame_for(kind, item.seq, item.type, item.raw))
         key = (kind, flt)
         group = self._groups.get(key)
@@ -179,14 +187,13 @@ class Fanout:
         return True
 
     async def subscribe(
-        self, sink: Sink, kind: Kind, regions: Iterable[RegionId] = (), after: Seq | None = None
+        self, sink: Sink, kind: Kind, flt: Filter = ALL, after: Seq | None = None
     ) -> Seq:
         """Send the events after `after` (if given), then every new one. Returns the seq the
         subscriber is at when it joins the live stream."""
-        regions = list(regions)
-        while not self.join(sink, kind, regions, after):
+        while not self.join(sink, kind, flt, after):
             assert after is not None
-            reached = await self._catch_up_from_store(sink, kind, Filter(frozenset(regions)), after)
+            reached = await self._catch_up_from_store(sink, kind, flt, after)
             if sink.is_closing() or reached == after:
                 # no progress: never skip silently; the subscriber reconnects and resumes
                 sink.close()
@@ -203,7 +210,9 @@ class Fanout:
             for raw in raws:
                 data = orjson.loads(raw)
                 seq = Seq(data["seq"])
-                if flt.matches(self.tree, RegionId(data["alert"]["region_id"])):
+                if flt.matches(
+                    self.tree, RegionId(data["alert"]["region_id"]), is_historical(data["issuer"])
+                ):
                     sink.write(frame_for(kind, seq, data["type"], raw))
                 after = seq
             if sink.get_write_buffer_size() > SLOW_BYTES:

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, cast
 from urllib.parse import parse_qsl
 
 import httptools
-import orjson
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
@@ -28,8 +27,9 @@ from websockets.server import ServerProtocol
 from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.protocol.sse import LAST_CHUNK, RETRY, chunk, ws_text_frame
-from tryvoha.server.fanout import Kind
+from tryvoha.server.fanout import Filter, Kind
 from tryvoha.server.services import Services
+from tryvoha.server.streams import HelloError, error_message, hello_message, read_hello
 from tryvoha.server.views import Cached
 
 log = logging.getLogger(__name__)
@@ -227,12 +227,15 @@ class FrontProtocol(asyncio.Protocol):
         assert self.transport is not None
         after: Seq | None = None
         regions: list[RegionId] = []
+        history = False
         try:
             for name, value in parse_qsl(query.decode("ascii"), keep_blank_values=True):
                 if name == "after" and value.isdigit():
                     after = Seq(int(value))
                 elif name == "region" and value in services.tree:
                     regions.append(RegionId(value))
+                elif name == "history" and value in ("true", "false", "1", "0"):
+                    history = value in ("true", "1")
                 else:
                     return False
         except UnicodeDecodeError:
@@ -248,9 +251,10 @@ class FrontProtocol(asyncio.Protocol):
         transport.write(SSE_HEAD + b"\r\n" + chunk(RETRY))
         self.server_state.total_requests += 1
         self._stream_mode(Mode.STREAM)
-        if not services.fanout.join(transport, Kind.SSE_CHUNKED, regions, after):
+        flt = Filter(frozenset(regions), history)
+        if not services.fanout.join(transport, Kind.SSE_CHUNKED, flt, after):
             task = self.loop.create_task(
-                services.fanout.subscribe(transport, Kind.SSE_CHUNKED, regions, after)
+                services.fanout.subscribe(transport, Kind.SSE_CHUNKED, flt, after)
             )
             task.add_done_callback(_log_failure)
         return True
@@ -317,31 +321,17 @@ class FrontProtocol(asyncio.Protocol):
         self._disarm()
         self.mode = Mode.WEBSOCKET
         try:
-            hello = orjson.loads(data)
-            after = hello.get("after")
-            regions = hello.get("regions") or []
-            if set(hello) - {"after", "regions"}:
-                raise ValueError("only after and regions")
-            if after is not None and (type(after) is not int or after < 0):
-                raise ValueError("after must be a seq or null")
-            if not isinstance(regions, list) or not all(r in services.tree for r in regions):
-                raise ValueError("regions must be a list of region ids")
-        except (ValueError, AttributeError) as e:
-            error = orjson.dumps({"type": "error", "detail": f"first message: {e}"})
-            self.transport.write(ws_text_frame(error))
+            after, flt, notes = read_hello(services.fanout, data)
+        except HelloError as e:
+            self.transport.write(ws_text_frame(error_message(e.detail)))
             ws.send_close(1008, "bad first message")
             return
-        if after is not None and after > services.engine.seq:
-            note = {"type": "resync", "seq": services.engine.seq, "reason": "seq ahead of the log"}
-            self.transport.write(ws_text_frame(orjson.dumps(note)))
-            after = None
-        self.transport.write(
-            ws_text_frame(orjson.dumps({"type": "hello", "seq": services.engine.seq}))
-        )
-        ids = [RegionId(r) for r in regions]
-        if not services.fanout.join(self.transport, Kind.WS, ids, after):
+        for note in notes:
+            self.transport.write(ws_text_frame(note))
+        self.transport.write(ws_text_frame(hello_message(services.engine.seq)))
+        if not services.fanout.join(self.transport, Kind.WS, flt, after):
             task = self.loop.create_task(
-                services.fanout.subscribe(self.transport, Kind.WS, ids, after)
+                services.fanout.subscribe(self.transport, Kind.WS, flt, after)
             )
             task.add_done_callback(_log_failure)
 

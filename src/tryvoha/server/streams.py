@@ -15,9 +15,8 @@ from starlette.types import Receive, Scope, Send
 
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.events import Seq
-from tryvoha.domain.regions import RegionId
 from tryvoha.protocol.sse import RETRY
-from tryvoha.server.fanout import Fanout, Kind
+from tryvoha.server.fanout import Fanout, Filter, Kind
 from tryvoha.server.problems import Problem, from_domain
 
 router = APIRouter(prefix="/api/v1")
@@ -81,19 +80,18 @@ def resume_point(
     return Seq(after), b""
 
 
-def parse_regions(fanout: Fanout, regions: list[str]) -> list[RegionId]:
+def stream_filter(fanout: Fanout, regions: list[str], history: bool) -> Filter:
     try:
-        return [fanout.tree.get(r).id for r in regions]
+        ids = frozenset(fanout.tree.get(r).id for r in regions)
     except DomainError as e:
         raise from_domain(e) from None
+    return Filter(ids, history)
 
 
 class EventStream(Response):
     media_type = "text/event-stream"
 
-    def __init__(
-        self, fanout: Fanout, after: Seq | None, regions: list[RegionId], preface: bytes
-    ) -> None:
+    def __init__(self, fanout: Fanout, after: Seq | None, flt: Filter, preface: bytes) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = [
@@ -102,7 +100,7 @@ class EventStream(Response):
         ]
         self.fanout = fanout
         self.after = after
-        self.regions = regions
+        self.filter = flt
         self.preface = preface
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,7 +115,7 @@ class EventStream(Response):
 
         watcher = asyncio.get_running_loop().create_task(watch_disconnect())
         try:
-            await self.fanout.subscribe(sink, Kind.SSE, self.regions, self.after)
+            await self.fanout.subscribe(sink, Kind.SSE, self.filter, self.after)
             while not sink.closed:
                 chunks = await sink.take()
                 if chunks:
@@ -143,17 +141,56 @@ async def events(
     region: Annotated[
         list[str], Query(description="only events of these regions, above or below them")
     ] = [],  # noqa: B006
+    history: Annotated[
+        bool,
+        Query(description="also events imported from the historical record (issuer history:…)"),
+    ] = False,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Response:
     fanout: Fanout = request.app.state.services.fanout
     resume, preface = resume_point(last_event_id, after, fanout)
-    return EventStream(fanout, resume, parse_regions(fanout, region), preface)
+    return EventStream(fanout, resume, stream_filter(fanout, region, history), preface)
 
 
 class Hello(BaseModel):
+    """A WebSocket client's first message."""
+
     model_config = ConfigDict(extra="forbid")
     after: int | None = Field(default=None, ge=0)
     regions: list[str] = Field(default_factory=list, max_length=2000)
+    history: bool = False
+
+
+class HelloError(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def read_hello(fanout: Fanout, data: bytes | str) -> tuple[Seq | None, Filter, list[bytes]]:
+    """Where a WebSocket client resumes, what it follows, and the messages it gets before
+    its hello (a resync note when its seq is ahead of the log)."""
+    try:
+        hello = Hello.model_validate_json(data)
+        flt = stream_filter(fanout, hello.regions, hello.history)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise HelloError(f"first message: {where}: {first['msg']}") from None
+    except Problem as e:
+        raise HelloError(f"first message: {e.detail}") from None
+    if hello.after is not None and hello.after > fanout.feed.seq:
+        note = {"type": "resync", "seq": fanout.feed.seq, "reason": "seq ahead of the log"}
+        return None, flt, [orjson.dumps(note)]
+    return (None if hello.after is None else Seq(hello.after)), flt, []
+
+
+def hello_message(seq: int) -> bytes:
+    return orjson.dumps({"type": "hello", "seq": seq})
+
+
+def error_message(detail: str) -> bytes:
+    return orjson.dumps({"type": "error", "detail": detail})
 
 
 @router.websocket("/ws")
@@ -163,27 +200,21 @@ async def websocket(ws: WebSocket) -> None:
     await ws.accept()
     try:
         raw = await asyncio.wait_for(ws.receive_text(), WS_HELLO_SECONDS)
-        hello = Hello.model_validate_json(raw)
-        after, _ = resume_point(None, hello.after, fanout)
-        regions = parse_regions(fanout, hello.regions)
-    except (ValidationError, Problem, TimeoutError) as e:
+        after, flt, notes = read_hello(fanout, raw)
+    except (HelloError, TimeoutError) as e:
         detail = (
-            e.detail
-            if isinstance(e, Problem)
-            else (
-                'send {"after": seq, "regions": [ids]} first'
-                if isinstance(e, TimeoutError)
-                else f"first message: {e.errors()[0]['msg']}"
-            )
+            e.detail if isinstance(e, HelloError) else 'send {"after": seq, "regions": [ids]} first'
         )
-        await ws.send_text(orjson.dumps({"type": "error", "detail": detail}).decode())
+        await ws.send_text(error_message(detail).decode())
         await ws.close(code=1008)
         return
     except WebSocketDisconnect:
         return
+    for note in notes:
+        await ws.send_text(note.decode())
     sink = BufferSink()
-    joined = await fanout.subscribe(sink, Kind.JSON, regions, after)
-    await ws.send_text(orjson.dumps({"type": "hello", "seq": joined}).decode())
+    await ws.send_text(hello_message(fanout.feed.seq).decode())
+    await fanout.subscribe(sink, Kind.JSON, flt, after)
 
     gone = False
 
