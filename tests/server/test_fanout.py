@@ -161,7 +161,7 @@ async def test_imported_history_stays_out_of_live_streams_unless_asked(
     imported = Event(
         Seq(41), EventType.DECLARED, T0, "history:official", replace(template, id=AlertId("h"))
     )
-    live = Event(
+    cleared = Event(
         Seq(42),
         EventType.CLEARED,
         T0,
