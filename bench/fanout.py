@@ -18,7 +18,6 @@ import math
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -36,6 +35,7 @@ from bench.swarm import ConnectResult, RoundResult, Swarm, SwarmError, client_pr
 
 ROUND_SECONDS = 60.0
 WARM_UP_ROUNDS = 1  # with every subscriber connected: the kernel grows socket buffers
+PAUSE_SETTLE_SECONDS = 0.3  # after freezing the other server, before timing this one
 SETTLE_SECONDS = 1.0
 NATIONWIDE_EVENTS = 27
 WS_HELLO = '{"after": null, "regions": []}'
@@ -127,12 +127,44 @@ class Phase:
         return data
 
 
+class Trigger:
+    """What starts a round: `prepare` says how many events each subscriber will get and
+    how the last one begins; `send` sends the request and returns its reply."""
+
+    def __init__(
+        self,
+        send: Callable[[], Awaitable[Reply]],
+        prepare: Callable[[], Awaitable[tuple[int, str]]],
+    ) -> None:
+        self.send = send
+        self.prepare = prepare
+
+
+@dataclass(eq=False)
+class Side:
+    """One server of a pair, its subscribers and what starts its rounds."""
+
+    phase: Phase
+    server: Tryvoha | Nginx
+    http: Http
+    target: Target
+    fire: Trigger
+    clear: Trigger | None = None
+    swarm: Swarm | None = None
+    pids: list[int] = field(default_factory=list)
+    payload_size: int = 0  # nchan: bytes of the message it publishes
+
+
 class Fanout:
+    """For each N and transport, tryvoha and nginx+nchan side by side: both servers up,
+    each with its own N subscribers, timed rounds alternating between them (ABBA), the
+    server not being timed frozen meanwhile. Drift in other work on the machine then
+    falls on both alike."""
+
     def __init__(self, options: Options, console: Console, progress: Progress) -> None:
         self.options = options
         self.console = console
         self.progress = progress
-        self.round_bytes: dict[tuple[str, int], float] = {}  # (transport, n) -> tryvoha's
         self.publishes = 0
         self.timed = "fanout" in options.sections
 
@@ -142,34 +174,56 @@ class Fanout:
             for transport in self.options.transports:
                 if transport == "ws" and not self.timed:
                     continue  # memory alone is measured with SSE subscribers
-                for server in ("tryvoha", "nginx+nchan"):
-                    phase = Phase(server, transport, n)
-                    phases.append(phase)
-                    try:
-                        await self.run_phase(phase)
-                    except Exception as e:  # one failed phase must not end the bench
-                        phase.error = f"{type(e).__name__}: {e}"
-                        if not isinstance(e, ServerError | SwarmError | OSError | TimeoutError):
-                            phase.error += "\n" + traceback.format_exc()
-                        self.console.print(
-                            f"[red]{server} {transport} N={n:,}: {first_line(e)}", highlight=False
-                        )
+                pair = [Phase("tryvoha", transport, n), Phase("nginx+nchan", transport, n)]
+                phases += pair
+                try:
+                    await self.run_pair(pair)
+                except Exception as e:  # one failed pair must not end the bench
+                    for phase in pair:
+                        if phase.error is None:
+                            self.fail(phase, e)
+                for phase in pair:
                     self.console.print(describe(phase), highlight=False)
         return phases
 
-    async def run_phase(self, phase: Phase) -> None:
-        tmp = self.options.tmp / f"{phase.server.split('+')[0]}-{phase.transport}-{phase.n}"
-        if phase.server == "tryvoha":
-            await self.run_tryvoha(phase, tmp)
-        else:
-            await self.run_nchan(phase, tmp)
+    def fail(self, phase: Phase, e: BaseException) -> None:
+        phase.error = f"{type(e).__name__}: {e}"
+        if not isinstance(e, ServerError | SwarmError | OSError | TimeoutError):
+            phase.error += "\n" + traceback.format_exc()
+        self.console.print(
+            f"[red]{phase.server} {phase.transport} N={phase.n:,}: {first_line(e)}",
+            highlight=False,
+        )
 
-    # -- tryvoha ----------------------------------------------------------------
+    async def run_pair(self, pair: list[Phase]) -> None:
+        sides: list[Side] = []
+        async with contextlib.AsyncExitStack() as stack:
+            for phase in pair:
+                try:
+                    opener = self.open_tryvoha if phase.server == "tryvoha" else self.open_nchan
+                    sides.append(await opener(phase, stack))
+                except Exception as e:
+                    self.fail(phase, e)
+            for side in list(sides):
+                try:
+                    await self.subscribe(side, stack)
+                except Exception as e:
+                    self.fail(side.phase, e)
+                    sides.remove(side)
+            sides = [s for s in sides if s.phase.connect.get("connected")]
+            if self.timed and sides:
+                await self.time_rounds(sides)
+            for side in sides:
+                if side.swarm is not None:
+                    side.phase.teardown_errors = await side.swarm.close()
 
-    async def run_tryvoha(self, phase: Phase, tmp: Path) -> None:
+    # -- the servers --------------------------------------------------------------
+
+    async def open_tryvoha(self, phase: Phase, stack: contextlib.AsyncExitStack) -> Side:
+        tmp = self.options.tmp / f"tryvoha-{phase.transport}-{phase.n}"
         workers = self.options.tryvoha_workers(phase.n)
         server = Tryvoha(tmp, workers)
-        phase.server_processes = workers
+        stack.push_async_callback(self.stop, phase, server)
         try:
             await server.start()
         except ServerError as e:
@@ -179,172 +233,184 @@ class Fanout:
             phase.notes.append("measured with --workers 1, which holds ~19,900 at most")
             await server.stop()
             server = Tryvoha(tmp.with_name(tmp.name + "-w1"), 1)
-            phase.server_processes = 1
+            stack.push_async_callback(self.stop, phase, server)
             await server.start()
-        try:
-            async with Http(HOST, server.port) as http:
-                regions = await oblasts(http)
-                declare = orjson.dumps(
-                    {
-                        "regions": regions,
-                        "threat": "air_raid",
-                        "level": "red",
-                        "threats": ["ballistic_missiles"],
-                        "message": MESSAGE,
-                    }
-                )
+        phase.server_processes = server.workers
+        http = await stack.enter_async_context(Http(HOST, server.port))
+        regions = await oblasts(http)
+        declare = orjson.dumps(
+            {
+                "regions": regions,
+                "threat": "air_raid",
+                "level": "red",
+                "threats": ["ballistic_missiles"],
+                "message": MESSAGE,
+            }
+        )
 
-                async def declare_all() -> Reply:
-                    reply = await http.request("POST", "/api/v1/alerts", server.auth, declare)
-                    expect_status(reply, 201, "declare")
-                    return reply
+        async def declare_all() -> Reply:
+            reply = await http.request("POST", "/api/v1/alerts", server.auth, declare)
+            expect_status(reply, 201, "declare")
+            return reply
 
-                async def clear_all() -> Reply:
-                    reply = await http.request("POST", "/api/v1/regions/UA/clear", server.auth)
-                    expect_status(reply, 200, "clear")
-                    return reply
+        async def clear_all() -> Reply:
+            reply = await http.request("POST", "/api/v1/regions/UA/clear", server.auth)
+            expect_status(reply, 200, "clear")
+            return reply
 
-                async def next_events() -> tuple[int, str]:
-                    """27 events follow; the last has seq = the server's seq now + 27."""
-                    reply = await http.request("GET", "/api/v1/alerts/active")
-                    expect_status(reply, 200, "GET /api/v1/alerts/active")
-                    seq = int(reply.json()["seq"]) + NATIONWIDE_EVENTS
-                    return NATIONWIDE_EVENTS, f'{{"seq":{seq},'
+        async def next_events() -> tuple[int, str]:
+            """27 events follow; the last has seq = the server's seq now + 27."""
+            reply = await http.request("GET", "/api/v1/alerts/active")
+            expect_status(reply, 200, "GET /api/v1/alerts/active")
+            seq = int(reply.json()["seq"]) + NATIONWIDE_EVENTS
+            return NATIONWIDE_EVENTS, f'{{"seq":{seq},'
 
-                await declare_all()  # warm-up, before any subscriber
-                await clear_all()
-                target = Target(
-                    "tryvoha",
-                    phase.transport,
-                    HOST,
-                    server.port,
-                    "/api/v1/events" if phase.transport == "sse" else "/api/v1/ws",
-                    WS_HELLO if phase.transport == "ws" else None,
-                )
-                await self.subscribe_and_time(
-                    phase,
-                    server,
-                    target,
-                    Trigger(declare_all, next_events),
-                    Trigger(clear_all, next_events),
-                )
-        finally:
-            phase.problems = server.problems()[:50]
-            await server.stop()
+        await declare_all()  # warm-up, before any subscriber
+        await clear_all()
+        ws = phase.transport == "ws"
+        target = Target(
+            "tryvoha",
+            phase.transport,
+            HOST,
+            server.port,
+            "/api/v1/ws" if ws else "/api/v1/events",
+            WS_HELLO if ws else None,
+        )
+        return Side(
+            phase,
+            server,
+            http,
+            target,
+            Trigger(declare_all, next_events),
+            Trigger(clear_all, next_events),
+        )
 
-    # -- nginx + nchan ----------------------------------------------------------
-
-    async def run_nchan(self, phase: Phase, tmp: Path) -> None:
-        workers = self.options.nginx_workers or nginx_workers(phase.n)
-        server = Nginx(tmp, workers)
-        phase.server_processes = workers
+    async def open_nchan(self, phase: Phase, stack: contextlib.AsyncExitStack) -> Side:
+        tmp = self.options.tmp / f"nginx-{phase.transport}-{phase.n}"
+        server = Nginx(tmp, self.options.nginx_workers or nginx_workers(phase.n))
+        stack.push_async_callback(self.stop, phase, server)
+        phase.server_processes = server.workers
         await server.start()
-        size = self.round_bytes.get((phase.transport, phase.n))
-        if size is None:
-            size = ESTIMATED_ROUND_BYTES
-            phase.notes.append(f"payload size estimated ({size} B): no tryvoha round to match")
-        # Wire bytes per subscriber equal to tryvoha's: nchan's SSE frame adds
-        # "id: <time>:<tag>\ndata: " and "\n\n"; its WebSocket frame a 4-byte header.
-        overhead = 25 if phase.transport == "sse" else 4
-        payload_size = max(32, round(size) - overhead)
+        http = await stack.enter_async_context(Http(HOST, server.port))
         channel = f"alerts-{phase.transport}-{phase.n}"
-        try:
-            async with Http(HOST, server.port) as http:
+        target = Target("nchan", phase.transport, HOST, server.port, f"/sub?id={channel}")
+        side = Side(phase, server, http, target, Trigger(self.no_reply, self.no_events))
 
-                async def publish() -> Reply:
-                    body = nchan_payload(self.publishes, payload_size)
-                    reply = await http.request("POST", f"/pub?id={channel}", {}, body)
-                    expect_status(reply, (201, 202), "publish")
-                    return reply
+        async def publish() -> Reply:
+            body = nchan_payload(self.publishes, side.payload_size)
+            reply = await http.request("POST", f"/pub?id={channel}", {}, body)
+            expect_status(reply, (201, 202), "publish")
+            return reply
 
-                async def next_message() -> tuple[int, str]:
-                    self.publishes += 1
-                    return 1, f'{{"seq":{self.publishes},'
+        async def next_message() -> tuple[int, str]:
+            self.publishes += 1
+            return 1, f'{{"seq":{self.publishes},'
 
-                warm = await http.request("POST", "/pub?id=warm-up", {}, b"{}")
-                expect_status(warm, (201, 202), "publish")
-                target = Target("nchan", phase.transport, HOST, server.port, f"/sub?id={channel}")
-                await self.subscribe_and_time(
-                    phase, server, target, Trigger(publish, next_message), None
-                )
-        finally:
-            phase.problems = server.problems()[:50]
-            await server.stop()
+        side.fire = Trigger(publish, next_message)
+        warm = await http.request("POST", "/pub?id=warm-up", {}, b"{}")
+        expect_status(warm, (201, 202), "publish")
+        return side
 
-    # -- both -------------------------------------------------------------------
+    @staticmethod
+    async def no_reply() -> Reply:
+        raise ServerError("no trigger")
 
-    async def subscribe_and_time(
-        self,
-        phase: Phase,
-        server: Tryvoha | Nginx,
-        target: Target,
-        fire: Trigger,
-        clear: Trigger | None,
-    ) -> None:
-        n = phase.n
+    @staticmethod
+    async def no_events() -> tuple[int, str]:
+        raise ServerError("no trigger")
+
+    @staticmethod
+    async def stop(phase: Phase, server: Tryvoha | Nginx) -> None:
+        await server.stop()
+        phase.problems = (phase.problems + server.problems())[:50]
+
+    # -- subscribers and rounds ---------------------------------------------------
+
+    async def subscribe(self, side: Side, stack: contextlib.AsyncExitStack) -> None:
+        """Connect N subscribers; RSS before and after (the memory section)."""
+        phase, n = side.phase, side.phase.n
         await asyncio.sleep(SETTLE_SECONDS / 2)
-        phase.rss_base_bytes = procs.rss_bytes(server.memory_pids())
+        phase.rss_base_bytes = procs.rss_bytes(side.server.memory_pids())
         phase.client_processes = client_processes(n, self.options.client_processes)
         label = f"{phase.server} {phase.transport.upper()} N={n:,}"
-        task = self.progress.add_task(f"{label}: connecting", total=n)
-
-        def on_progress(connected: int, done: int) -> None:
-            self.progress.update(task, completed=connected)
-
         logs = self.options.tmp / "clients" / f"{phase.server.split('+')[0]}-{phase.transport}-{n}"
+        side.swarm = await stack.enter_async_context(Swarm(phase.client_processes, logs))
+        task = self.progress.add_task(f"{label}: connecting", total=n)
         try:
-            async with Swarm(phase.client_processes, logs) as swarm:
-                result = await swarm.connect(target, n, on_progress)
-                phase.connect = connect_json(result)
-                if not result.complete:
-                    phase.notes.append(
-                        f"only {result.connected:,} of {n:,} subscribers confirmed: {result.errors}"
-                    )
-                await asyncio.sleep(SETTLE_SECONDS)
-                phase.rss_idle_bytes = procs.rss_bytes(server.memory_pids())
-                if self.timed and result.connected:
-                    self.progress.update(task, description=f"{label}: timing rounds")
-                    await self.time_rounds(phase, server, swarm, fire, clear)
-                self.progress.update(task, description=f"{label}: closing")
-                phase.teardown_errors = await swarm.close()
+            result = await side.swarm.connect(
+                side.target, n, lambda connected, _: self.progress.update(task, completed=connected)
+            )
+        finally:
+            self.progress.remove_task(task)
+        phase.connect = connect_json(result)
+        if not result.complete:
+            phase.notes.append(
+                f"only {result.connected:,} of {n:,} subscribers confirmed: {result.errors}"
+            )
+        await asyncio.sleep(SETTLE_SECONDS)
+        phase.rss_idle_bytes = procs.rss_bytes(side.server.memory_pids())
+        side.pids = side.server.pids()
+
+    async def time_rounds(self, sides: list[Side]) -> None:
+        label = f"{sides[0].phase.transport.upper()} N={sides[0].phase.n:,}"
+        task = self.progress.add_task(f"{label}: rounds", total=None)
+        try:
+            await self._time_rounds(sides)
         finally:
             self.progress.remove_task(task)
 
-    async def time_rounds(
-        self,
-        phase: Phase,
-        server: Tryvoha | Nginx,
-        swarm: Swarm,
-        fire: Trigger,
-        clear: Trigger | None,
-    ) -> None:
-        pids = server.pids()
-        for _ in range(WARM_UP_ROUNDS):
-            await untimed(phase, swarm, fire, "warm-up")
-            if clear is not None:
-                await untimed(phase, swarm, clear, "warm-up clear")
+    async def _time_rounds(self, sides: list[Side]) -> None:
+        # Warm-up, tryvoha first: what its 27 events took on the wire sizes nchan's message.
+        round_bytes = float(ESTIMATED_ROUND_BYTES)
+        for side in sides:
+            assert side.swarm is not None
+            if isinstance(side.server, Nginx):
+                # Wire bytes per subscriber equal to tryvoha's: nchan's SSE frame adds
+                # "id: <time>:<tag>\ndata: " and "\n\n"; its WebSocket frame 4 bytes.
+                overhead = 25 if side.phase.transport == "sse" else 4
+                side.payload_size = max(32, round(round_bytes) - overhead)
+                if round_bytes == ESTIMATED_ROUND_BYTES:
+                    side.phase.notes.append(
+                        f"payload size estimated ({round_bytes:.0f} B): no tryvoha round to match"
+                    )
+            for _ in range(WARM_UP_ROUNDS):
+                check = await untimed(side.phase, side.swarm, side.fire, "warm-up")
+                if side.clear is not None:
+                    await untimed(side.phase, side.swarm, side.clear, "warm-up clear")
+                    if check.subscribers and not check.missing:
+                        round_bytes = check.bytes / check.subscribers
+        tryvoha = next((s for s in sides if isinstance(s.server, Tryvoha)), None)
         profiler = (
             Profiler(
-                pids[0],
+                tryvoha.pids[0],
                 self.options.results,
-                f"{self.options.stamp}-{phase.transport}-{phase.n}-w{phase.server_processes}",
+                f"{self.options.stamp}-{tryvoha.phase.transport}-{tryvoha.phase.n}"
+                f"-w{tryvoha.phase.server_processes}",
             )
-            if self.options.profile and isinstance(server, Tryvoha)
+            if self.options.profile and tryvoha is not None and tryvoha.pids
             else None
         )
         with contextlib.ExitStack() as stack:
             if profiler is not None:
                 stack.enter_context(profiler)
-            for _ in range(self.options.repeat):
-                phase.rounds.append(await timed(swarm, pids, fire))
-                if clear is not None:
-                    await untimed(phase, swarm, clear, "clear the whole country")
-        if profiler is not None:
-            phase.profile = profiler.summary()
-        if phase.server == "tryvoha" and phase.rounds:
-            self.round_bytes[(phase.transport, phase.n)] = median(
-                [r.bytes_per_subscriber for r in phase.rounds]
-            )
+            for k in range(self.options.repeat):
+                for side in sides if k % 2 == 0 else sides[::-1]:
+                    await self.one_round(side, [s for s in sides if s is not side])
+        if profiler is not None and tryvoha is not None:
+            tryvoha.phase.profile = profiler.summary()
+
+    async def one_round(self, side: Side, others: list[Side]) -> None:
+        assert side.swarm is not None
+        for other in others:
+            other.server.pause()
+        try:
+            await asyncio.sleep(PAUSE_SETTLE_SECONDS)
+            side.phase.rounds.append(await timed(side.swarm, side.pids, side.fire))
+        finally:
+            for other in others:
+                other.server.resume()
+        if side.clear is not None:
+            await untimed(side.phase, side.swarm, side.clear, "clear the whole country")
 
 
 async def timed(swarm: Swarm, pids: list[int], fire: Trigger) -> RoundStats:
@@ -367,7 +433,7 @@ async def timed(swarm: Swarm, pids: list[int], fire: Trigger) -> RoundStats:
     return stats
 
 
-async def untimed(phase: Phase, swarm: Swarm, trigger: Trigger, what: str) -> None:
+async def untimed(phase: Phase, swarm: Swarm, trigger: Trigger, what: str) -> RoundResult:
     """A round that is not timed but checked all the same: every subscriber, every event."""
     expect, marker = await trigger.prepare()
     subscribers = await swarm.arm(expect, marker)
@@ -385,19 +451,7 @@ async def untimed(phase: Phase, swarm: Swarm, trigger: Trigger, what: str) -> No
             "errors": check.errors,
         }
     )
-
-
-class Trigger:
-    """What starts a round: `prepare` says how many events each subscriber will get and
-    how the last one begins; `send` sends the request and returns its reply."""
-
-    def __init__(
-        self,
-        send: Callable[[], Awaitable[Reply]],
-        prepare: Callable[[], Awaitable[tuple[int, str]]],
-    ) -> None:
-        self.send = send
-        self.prepare = prepare
+    return check
 
 
 def round_stats(raw: RoundResult, server_cpu_ns: int) -> RoundStats:

@@ -59,6 +59,10 @@ class Server(Protocol):
 
     def problems(self) -> list[str]: ...
 
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
     async def stop(self) -> None: ...
 
 
@@ -127,11 +131,24 @@ class Spawned:
             await asyncio.sleep(0.05)
         raise ServerError(f"{self.name} did not answer {path} ({last}):\n{self.tail()}")
 
+    def pause(self) -> None:
+        """Freeze every process of the server (SIGSTOP to its group), so that its timers
+        (heartbeats, pings) cannot run while the other server is being timed."""
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGCONT)
+
     async def stop(self) -> None:
         """SIGTERM to the process group, then SIGKILL if it is still there."""
         proc = self.proc
         if proc is None:
             return
+        self.resume()
         for sig, wait in ((signal.SIGTERM, STOP_SECONDS), (signal.SIGKILL, 5.0)):
             if proc.poll() is not None:
                 break
