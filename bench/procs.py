@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import resource
@@ -124,6 +125,14 @@ def filesystem(path: Path) -> str:
     return kind
 
 
+def source_state(repo: Path) -> str:
+    """HEAD and a digest of uncommitted changes under src/: tells whether the server under
+    test changed while the bench ran (others may work in the same tree)."""
+    head = _run(["git", "rev-parse", "HEAD"], repo)
+    diff = _run(["git", "diff", "HEAD", "--", "src"], repo)
+    return f"{head}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}"
+
+
 def machine(repo: Path, tmp: Path) -> dict[str, Any]:
     commit = _run(["git", "rev-parse", "HEAD"], repo)
     dirty = _run(["git", "status", "--porcelain", "--untracked-files=no", "src"], repo)
@@ -138,6 +147,7 @@ def machine(repo: Path, tmp: Path) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "tryvoha_commit": commit,
         "tryvoha_src_modified": dirty not in ("", "unknown"),
+        "tryvoha_source_state": source_state(repo),
         "nginx": _run(["nginx", "-v"]),
         "nchan": _run(["dpkg-query", "-W", "-f", "${Version}", "libnginx-mod-nchan"]),
         "wrk": _run(["wrk", "--version"]).splitlines()[0],

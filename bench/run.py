@@ -246,7 +246,15 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             or bool(polling and (polling.error or polling.problems))
             or bool(writes and (writes.error or writes.problems))
         )
+        source_after = procs.source_state(ROOT)
+        if source_after != machine["tryvoha_source_state"]:
+            console.print(
+                "[yellow]tryvoha's source changed while the bench ran (git HEAD or src/): "
+                "servers started at different times may have run different code",
+                highlight=False,
+            )
         data: dict[str, Any] = {
+            "tryvoha_source_state_after": source_after,
             "started_at": started.isoformat(),
             "duration_seconds": round(time.monotonic() - t0, 1),
             "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
