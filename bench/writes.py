@@ -4,11 +4,13 @@ pragmas (journal_mode=WAL, synchronous=FULL) into a file on the same disk.
 
 A declare is acknowledged only after its event is durably committed (DESIGN.md,
 guarantee 1), so its latency is bounded below by one fsync; the bare insert is that
-bound as Python reaches it.
+bound as Python reaches it. The two are interleaved (declare, insert, clear, insert) so
+that both sample the disk under the same conditions.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,6 +24,7 @@ from bench import procs
 from bench.fanout import MESSAGE, expect_status
 from bench.http import Http
 from bench.options import Options
+from bench.profile import Profiler
 from bench.servers import HOST, ServerError, Tryvoha
 from bench.stats import latency_summary
 
@@ -41,30 +44,59 @@ class Writes:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     error: str | None = None
+    profile: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def bare_sqlite(path: Path, count: int, row: bytes) -> list[float]:
-    """INSERT + COMMIT, `count` times, each timed; the same pragmas as tryvoha's store."""
-    path.unlink(missing_ok=True)
-    db = sqlite3.connect(path, isolation_level=None)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT, data BLOB)")
-        times: list[float] = []
-        for i in range(WARM_UP + count):
-            start = time.perf_counter_ns()
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT INTO events (type, data) VALUES (?, ?)", ("alert.declared", row))
-            db.execute("COMMIT")
+class BareSqlite:
+    """INSERT + COMMIT of one row, timed; the same pragmas as tryvoha's store."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self.db = sqlite3.connect(path, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT, data BLOB)")
+
+    def insert(self, row: bytes) -> float:
+        start = time.perf_counter_ns()
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.execute("INSERT INTO events (type, data) VALUES (?, ?)", ("alert.declared", row))
+        self.db.execute("COMMIT")
+        return (time.perf_counter_ns() - start) / 1e6
+
+    def close(self) -> None:
+        self.db.close()
+
+
+async def declare_and_clear(
+    server: Tryvoha, body: bytes, pairs: int, bare: BareSqlite, writes: Writes
+) -> None:
+    """Declare, insert, clear, insert, ...; keeps every latency after the warm-up."""
+    declares: list[float] = []
+    clears: list[float] = []
+    inserts: list[float] = []
+    async with Http(HOST, server.port) as http:
+        for i in range(WARM_UP + pairs):
+            headers = {**server.auth, "Idempotency-Key": f"bench-declare-{i}"}
+            reply = await http.request("POST", "/api/v1/alerts", headers, body)
+            expect_status(reply, 201, "declare")
+            first = bare.insert(reply.body)  # a row as big as one alert's answer
+            alert_id = reply.json()["alerts"][0]["id"]
+            headers = {**server.auth, "Idempotency-Key": f"bench-clear-{i}"}
+            cleared = await http.request("POST", f"/api/v1/alerts/{alert_id}/clear", headers)
+            expect_status(cleared, 200, "clear")
+            second = bare.insert(reply.body)
             if i >= WARM_UP:
-                times.append((time.perf_counter_ns() - start) / 1e6)
-        return times
-    finally:
-        db.close()
+                declares.append(reply.ms)
+                clears.append(cleared.ms)
+                inserts += [first, second]
+            writes.row_bytes = len(reply.body)
+    writes.declare_ms = latency_summary(declares, len(declares))
+    writes.clear_ms = latency_summary(clears, len(clears))
+    writes.bare_sqlite_ms = latency_summary(inserts, len(inserts))
 
 
 async def run_writes(options: Options, console: Console) -> Writes:
@@ -72,9 +104,7 @@ async def run_writes(options: Options, console: Console) -> Writes:
     workers = options.tryvoha_workers_for_requests()
     server = Tryvoha(options.tmp / "writes-tryvoha", workers)
     writes.filesystem = procs.filesystem(server.dir)
-    declares: list[float] = []
-    clears: list[float] = []
-    row = b""
+    bare = BareSqlite(options.tmp / "writes-bare.db")
     try:
         try:
             await server.start()
@@ -91,35 +121,24 @@ async def run_writes(options: Options, console: Console) -> Writes:
         )
         pairs = (options.writes + 1) // 2
         console.print(
-            f"  writes: {2 * pairs} sequential declares and clears on tryvoha ...",
+            f"  writes: {2 * pairs} sequential declares and clears on tryvoha, "
+            "each followed by a bare sqlite3 INSERT + COMMIT ...",
             highlight=False,
         )
-        async with Http(HOST, server.port) as http:
-            for i in range(WARM_UP + pairs):
-                headers = {**server.auth, "Idempotency-Key": f"bench-declare-{i}"}
-                reply = await http.request("POST", "/api/v1/alerts", headers, body)
-                expect_status(reply, 201, "declare")
-                alert_id = reply.json()["alerts"][0]["id"]
-                headers = {**server.auth, "Idempotency-Key": f"bench-clear-{i}"}
-                cleared = await http.request("POST", f"/api/v1/alerts/{alert_id}/clear", headers)
-                expect_status(cleared, 200, "clear")
-                if i >= WARM_UP:
-                    declares.append(reply.ms)
-                    clears.append(cleared.ms)
-                else:
-                    row = reply.body
+        profiler = (
+            Profiler(server.pids()[0], options.results, f"{options.stamp}-writes")
+            if options.profile
+            else None
+        )
+        with profiler or contextlib.nullcontext():
+            await declare_and_clear(server, body, pairs, bare, writes)
+        if profiler is not None:
+            writes.profile = profiler.summary()
     except (ServerError, OSError, TimeoutError) as e:
         writes.error = f"{type(e).__name__}: {e}"
         console.print(f"[red]writes: {writes.error}"[:500], highlight=False)
     finally:
+        bare.close()
         writes.problems = server.problems()[:50]
         await server.stop()
-    if declares:
-        writes.declare_ms = latency_summary(declares, len(declares))
-        writes.clear_ms = latency_summary(clears, len(clears))
-    # The same disk, the same size of row as the declare's answer holds for one alert.
-    writes.row_bytes = len(row) or 600
-    console.print(f"  writes: {options.writes} bare sqlite3 INSERT + COMMIT ...", highlight=False)
-    bare = bare_sqlite(options.tmp / "writes-bare.db", options.writes, row or b"x" * 600)
-    writes.bare_sqlite_ms = latency_summary(bare, len(bare))
     return writes
