@@ -327,3 +327,46 @@ async def test_health_says_how_far_the_process_has_read(api: Api) -> None:
         "subscribers": 0,
         "dropped_slow_subscribers": 0,
     }
+
+
+async def test_an_answer_that_wrote_nothing_is_bound_to_its_key_too(api: Api) -> None:
+    first = await api.token("a", LVIV)
+    second = await api.token("b", LVIV)
+    declared = await api.client.post("/api/v1/alerts", json={"regions": [LVIV]}, headers=first)
+    # b's declare finds a's alert active: nothing written, and that answer is b's for key K
+    noop = await api.client.post(
+        "/api/v1/alerts", json={"regions": [LVIV]}, headers={**second, "Idempotency-Key": "K"}
+    )
+    assert noop.status_code == 200
+    await api.client.post(
+        f"/api/v1/alerts/{declared.json()['alerts'][0]['id']}/clear", headers=first
+    )
+    retry = await api.client.post(
+        "/api/v1/alerts", json={"regions": [LVIV]}, headers={**second, "Idempotency-Key": "K"}
+    )
+    assert retry.status_code == 200 and retry.content == noop.content  # not a new alert
+    other = await api.client.post(
+        "/api/v1/alerts",
+        json={"regions": [LVIV], "level": "yellow"},
+        headers={**second, "Idempotency-Key": "K"},
+    )
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused"
+    assert (await api.client.get("/api/v1/alerts/active")).json()["alerts"] == []
+
+
+async def test_times_out_of_range_and_odd_keys_and_media_types_are_4xx(api: Api) -> None:
+    for params in ({"since": "0001-01-01T00:00:00+01:00"}, {"until": "9999-12-31T23:59:59-01:00"}):
+        response = await api.client.get("/api/v1/alerts", params=params)
+        assert response.status_code == 422 and next(iter(params)) in response.json()["detail"]
+    auth = await api.token("lviv", LVIV)
+    newline = await api.client.post(
+        "/api/v1/alerts", json={"regions": [LVIV]}, headers={**auth, "Idempotency-Key": "abc\n"}
+    )
+    assert newline.status_code in (400, 422)
+    plain = await api.client.post(
+        "/api/v1/alerts",
+        content=b'{"regions": ["UA46000000000026241"]}',
+        headers={**auth, "Content-Type": "text/plain"},
+    )
+    assert plain.status_code == 415 and plain.json()["code"] == "unsupported_media_type"
+    assert await api.seq() == 0

@@ -82,7 +82,11 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, Fanout]]:
     feed = Feed(await load_projection(store), recent=5)
     for raw in await store.read_events(Seq(35), 100):
         feed.remember(decode_event(raw), raw)
-    yield store, Fanout(feed, region_tree(), store)
+
+    async def catch_up() -> int:
+        return feed.ingest_raw(await store.read_events(feed.seq, 1000))
+
+    yield store, Fanout(feed, region_tree(), store, catch_up)
     await store.close()
 
 
@@ -173,3 +177,37 @@ async def test_imported_history_stays_out_of_live_streams_unless_asked(
     late = ListSink()  # resuming from memory applies the same rule
     fanout.join(late, Kind.SSE, after=Seq(39))
     assert late.seqs() == [40]
+
+
+async def test_a_seq_another_process_gave_is_waited_for_not_resynced(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    """A subscriber saw seq 42 on one serving process and reconnects to this one, which
+    has only reached 40: it waits for the log, then resumes; no resync, nothing twice."""
+    store, fanout = setup
+    await store.append_batch(pairs(1, LVIV))  # 41, 42: in the log, not yet in this feed
+    assert fanout.feed.seq == 40
+    assert await fanout.settle(Seq(42))
+    sink = ListSink()
+    await fanout.subscribe(sink, Kind.SSE, after=Seq(42))
+    assert sink.data == b"" and fanout.feed.seq == 42
+    assert not await fanout.settle(Seq(99))  # truly ahead of the log: resync
+
+
+async def test_empty_groups_are_dropped(setup: tuple[SqliteStore, Fanout]) -> None:
+    _, fanout = setup
+    sinks = [ListSink() for _ in range(3)]
+    for sink, region in zip(sinks, (LVIV, KYIV_CITY, LVIV), strict=True):
+        fanout.join(sink, Kind.SSE, Filter(frozenset({region})))
+    assert len(fanout._groups) == 2 and len(fanout) == 3
+    for sink in sinks:
+        fanout.unsubscribe(sink)
+    assert fanout._groups == {} and len(fanout) == 0
+
+
+async def test_json_subscribers_get_one_line_per_event(setup: tuple[SqliteStore, Fanout]) -> None:
+    _, fanout = setup
+    sink = ListSink()
+    fanout.join(sink, Kind.JSON, after=Seq(38))
+    lines = sink.data.splitlines()
+    assert [orjson.loads(line)["seq"] for line in lines] == [39, 40]

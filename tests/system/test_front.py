@@ -4,6 +4,7 @@ must give the same answers, on fresh and on reused connections, pipelined or not
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 
 import httpx
@@ -136,3 +137,17 @@ async def test_websocket_hello_errors_filters_and_resync(
         await ws.send('{"after": 50}')
         assert orjson.loads(await ws.recv())["type"] == "resync"
         assert orjson.loads(await ws.recv()) == {"type": "hello", "seq": 2}
+
+
+def test_empty_lines_between_pipelined_requests_do_not_repeat_an_answer(
+    server: ServerProcess,
+) -> None:
+    requests = (
+        b"GET /api/v1/state HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"\r\n\r\n"  # stray empty lines before the next request (RFC 9112 2.2 lets servers skip them)
+        b"GET /api/v1/state HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /api/v1/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    answer = raw_exchange(server.port, requests, b"never")
+    assert re.findall(rb"HTTP/1\.1 (\d{3})", answer) == [b"200", b"200", b"422"]

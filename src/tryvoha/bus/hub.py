@@ -181,31 +181,41 @@ class HubBus:
         await asyncio.wait_for(self.connected.wait(), 30)
 
     async def _run(self, receiver: Receiver) -> None:
+        """Stay connected to the hub for the life of the process, whatever goes wrong."""
         backoff = 0.05
         while True:
             try:
-                reader, writer = await asyncio.open_unix_connection(str(self.path), limit=16 << 20)
+                await self._relay(receiver)
+                backoff = 0.05
+            except asyncio.CancelledError:
+                raise
             except OSError:
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
-                continue
-            backoff = 0.05
+                pass  # no hub yet, or it went away
+            except Exception:
+                log.exception("hub relay failed; reconnecting")
+            finally:
+                self._writer = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+            try:
+                await receiver.catch_up()  # what the store has, while the hub is away
+            except Exception:
+                log.exception("could not read the store while reconnecting to the hub")
+
+    async def _relay(self, receiver: Receiver) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(self.path), limit=16 << 20)
+        try:
             writer.write(b"AFTER %d\n" % receiver.seq)
             self._writer = writer
             self.connected.set()
             pending = b""
-            try:
-                while data := await reader.read(1 << 20):
-                    lines = (pending + data).split(b"\n")
-                    pending = lines.pop()
-                    receiver.deliver(lines)  # all complete lines at once: one fan-out
-            except OSError:
-                pass
-            finally:
-                self._writer = None
-                writer.close()
+            while data := await reader.read(1 << 20):
+                lines = (pending + data).split(b"\n")
+                pending = lines.pop()
+                receiver.deliver(lines)  # all complete lines at once: one fan-out
             log.warning("lost the hub; reconnecting")
-            await receiver.catch_up()
+        finally:
+            writer.close()
 
     async def published(self, committed: Sequence[Committed]) -> None:
         writer = self._writer

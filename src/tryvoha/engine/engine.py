@@ -69,7 +69,8 @@ class Engine:
         self._lock = asyncio.Lock()
         self._snapshot_seq = feed.seq
         self._snapshot_task: asyncio.Task[None] | None = None
-        self._catch_up_task: asyncio.Task[int] | None = None
+        self._catch_up_task: asyncio.Task[None] | None = None
+        self._gap = False
 
     @property
     def projection(self) -> Projection:
@@ -108,8 +109,19 @@ class Engine:
         try:
             self.feed.ingest_raw(raws)
         except FeedGapError:
+            self._gap = True
             if self._catch_up_task is None or self._catch_up_task.done():
-                self._catch_up_task = asyncio.get_running_loop().create_task(self.catch_up())
+                self._catch_up_task = asyncio.get_running_loop().create_task(self._fill_gaps())
+
+    async def _fill_gaps(self) -> None:
+        while self._gap:  # a gap seen while catching up is read again
+            self._gap = False
+            try:
+                await self.catch_up()
+            except Exception:
+                log.exception("could not read missed events from the store; retrying")
+                self._gap = True
+                await asyncio.sleep(1.0)
 
     async def catch_up(self) -> int:
         """Take in events other processes committed; how many were new."""
@@ -176,30 +188,33 @@ class Engine:
                 body = orjson.dumps(
                     {"seq": seq, "alerts": [alert_to_json(a) for a in decision.alerts]}
                 )
-                if not events:
-                    await tx.rollback()
-                    return WriteResult(status, body, seq)
                 remember = None
                 if idempotency_key is not None:
+                    # bound to the key even when nothing is written: a retry after the
+                    # state changed must get this answer, not do something new
                     remember = IdempotencyRecord(
                         principal.name, idempotency_key, fingerprint, status, body
                     )
-                audit = AuditEntry(
-                    now,
-                    principal.name,
-                    _action(command),
-                    "ok",
-                    f"seq {events[0].seq}-{seq}: "
-                    + ",".join(a.region_id for a in decision.alerts[:30]),
-                )
-                committed = await tx.commit(events, remember, [audit])
+                if not events and remember is None:
+                    await tx.rollback()
+                    return WriteResult(status, body, seq)
+                audit = []
+                if events:
+                    regions = ",".join(a.region_id for a in decision.alerts[:30])
+                    detail = f"seq {events[0].seq}-{seq}: {regions}"
+                    audit.append(AuditEntry(now, principal.name, _action(command), "ok", detail))
+                committed = await tx.commit(events, remember, audit)
             except BaseException:
                 await tx.rollback()
                 raise
             self.feed.ingest([(c.event, c.raw) for c in committed])
-        self._maybe_snapshot()
-        for hook in self.after_commit:
-            await hook(committed)
+        if committed:
+            self._maybe_snapshot()
+            for hook in self.after_commit:
+                try:
+                    await hook(committed)
+                except Exception:  # the write is committed: its answer stands
+                    log.exception("after-commit hook %r failed at seq %s", hook, seq)
         return WriteResult(status, body, seq, committed=tuple(committed))
 
     def _replay(self, prior: IdempotencyRecord, fingerprint: str) -> WriteResult:
@@ -224,18 +239,23 @@ class Engine:
             return
         if self._snapshot_task is not None and not self._snapshot_task.done():
             return
-        self._snapshot_seq = self.feed.seq
         self._snapshot_task = asyncio.get_running_loop().create_task(self.save_snapshot())
 
     async def save_snapshot(self) -> None:
-        projection = self.projection
-        payload = orjson.dumps(
-            {"seq": projection.seq, "active": [alert_to_json(a) for a in projection.active()]}
-        )
-        try:
-            await self.store.save_snapshot(projection.seq, payload)
-        except Exception:  # a snapshot is only a cache; the log is the truth
-            log.exception("could not save the projection snapshot at seq %s", projection.seq)
+        """Save the projection (under the write lock: the writer connection is not shared
+        with a write transaction in progress)."""
+        async with self._lock:
+            projection = self.projection
+            seq = projection.seq
+            payload = orjson.dumps(
+                {"seq": seq, "active": [alert_to_json(a) for a in projection.active()]}
+            )
+            try:
+                await self.store.save_snapshot(seq, payload)
+            except Exception:  # a snapshot is only a cache; the log is the truth
+                log.exception("could not save the projection snapshot at seq %s", seq)
+            else:
+                self._snapshot_seq = seq
 
 
 async def load_projection(store: Store) -> Projection:

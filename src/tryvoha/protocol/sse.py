@@ -20,6 +20,7 @@ def chunk(data: bytes) -> bytes:
 
 LAST_CHUNK = b"0\r\n\r\n"
 WS_PING = b"\x89\x00"  # an empty ping frame, unmasked
+WS_GOING_AWAY = b"\x88\x02\x03\xe9"  # a close frame with code 1001: the server is going away
 
 
 def ws_text_frame(payload: bytes) -> bytes:

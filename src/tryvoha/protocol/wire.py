@@ -33,10 +33,16 @@ def format_time(moment: datetime) -> str:
 
 
 def parse_time(text: str) -> datetime:
+    """An RFC 3339 time with a zone, in UTC; ValueError for anything else."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError(f"time '{text}' has no time zone")
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    if moment.tzinfo is UTC:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC form
+        raise ValueError(f"time '{text}' is out of range") from None
 
 
 # Enum lookups by value without Enum.__call__: decoding runs for every event of a replay.

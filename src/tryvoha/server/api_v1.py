@@ -27,7 +27,7 @@ from tryvoha.store.base import HistoryQuery
 router = APIRouter(prefix="/api/v1")
 
 JSON_TYPE = "application/json"
-IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def services(request: Request) -> Services:
@@ -245,7 +245,7 @@ async def _write(
 ) -> Response:
     svc = services(request)
     principal: Principal = await authenticate(svc.store, authorization)
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
     fingerprint = hashlib.sha256(
         b"%s %s\n%s"

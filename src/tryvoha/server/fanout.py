@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 SLOW_BYTES = 1 << 20  # unsent bytes a subscriber may lag before it is dropped
 HEARTBEAT_SECONDS = 15.0
 CATCH_UP_PAGE = 1000
+SETTLE_SECONDS = 2.0
 
 
 class Kind(StrEnum):
     SSE = "sse"  # Server-Sent Events frames, for sinks behind an ASGI server
     SSE_CHUNKED = "sse-chunked"  # the same, as HTTP/1.1 chunks, for raw sockets
     WS = "ws"  # WebSocket text frames, for raw sockets
-    JSON = "json"  # the event JSON alone, for sinks that frame it themselves
+    JSON = "json"  # one event JSON per line, for sinks that frame messages themselves
 
 
 class Sink(Protocol):
@@ -80,7 +81,9 @@ def frame_for(kind: Kind, seq: int, event_type: str, raw: bytes) -> bytes:
         return sse_frame(seq, event_type, raw)
     if kind is Kind.SSE_CHUNKED:
         return chunk(sse_frame(seq, event_type, raw))
-    return ws_text_frame(raw) if kind is Kind.WS else raw
+    if kind is Kind.WS:
+        return ws_text_frame(raw)
+    return raw + b"\n"  # JSON lines: the event JSON never holds a raw newline
 
 
 HEARTBEATS: dict[Kind, bytes] = {
@@ -91,17 +94,21 @@ HEARTBEATS: dict[Kind, bytes] = {
 
 
 class Fanout:
-    def __init__(self, feed: Feed, tree: RegionTree, store: Store) -> None:
+    def __init__(
+        self, feed: Feed, tree: RegionTree, store: Store, catch_up: Callable[[], Awaitable[int]]
+    ) -> None:
         self.feed = feed
         self.tree = tree
         self.store = store
+        self.catch_up = catch_up  # read what the store has beyond this process's feed
         self._groups: dict[tuple[Kind, Filter], Group] = {}
+        self._member_of: dict[Sink, Group] = {}
         self._heartbeat: asyncio.Task[None] | None = None
         self.dropped_slow = 0
         feed.listen(self.publish)
 
     def __len__(self) -> int:
-        return sum(len(g.members) for g in self._groups.values())
+        return len(self._member_of)
 
     def start(self) -> None:
         self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
@@ -109,10 +116,10 @@ class Fanout:
     async def close(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-        for group in self._groups.values():
-            for sink in list(group.members):
-                sink.close()
+        for sink in list(self._member_of):
+            sink.close()
         self._groups.clear()
+        self._member_of.clear()
 
     # -- the hot path ---------------------------------------------------------
 
@@ -120,7 +127,7 @@ class Fanout:
         """Write a batch of events (one commit's, usually) to every matching subscriber:
         the frames are built once per transport and each subscriber gets one write."""
         whole: dict[tuple[Kind, bool], bytes] = {}
-        for group in self._groups.values():
+        for group in list(self._groups.values()):  # a slow member's removal may drop a group
             if not group.members:
                 continue
             flt = group.filter
@@ -150,7 +157,7 @@ class Fanout:
                 slow.append(sink)
         for sink in slow:
             self.dropped_slow += 1
-            group.members.discard(sink)
+            self.unsubscribe(sink)
             sink.close()
 
     async def _beat(self) -> None:
@@ -171,8 +178,12 @@ class Fanout:
     def join(self, sink: Sink, kind: Kind, flt: Filter = ALL, after: Seq | None = None) -> bool:
         """Send the events after `after` from memory and join the live stream, in one step
         (nothing can come between). False, having done nothing, when memory does not reach
-        back that far: then `subscribe`, which reads the older part from the store."""
+        back that far, or this process has not yet reached `after`: then `subscribe`."""
+        if sink.is_closing():
+            return True  # gone while it waited: nothing to join
         if after is not None:
+            if after > self.feed.seq:
+                return False
             recent = self.feed.recent_after(after)
             if recent is None:
                 return False
@@ -184,25 +195,43 @@ class Fanout:
         if group is None:
             group = self._groups[key] = Group(kind, flt)
         group.members.add(sink)
+        self._member_of[sink] = group
         return True
 
     async def subscribe(
         self, sink: Sink, kind: Kind, flt: Filter = ALL, after: Seq | None = None
-    ) -> Seq:
-        """Send the events after `after` (if given), then every new one. Returns the seq the
-        subscriber is at when it joins the live stream."""
+    ) -> None:
+        """Send the events after `after` (if given), then every new one. Whoever drains the
+        sink must already be draining it: a long catch-up waits for the sink to empty."""
         while not self.join(sink, kind, flt, after):
             assert after is not None
+            if after > self.feed.seq:
+                await self.settle(after)
+                continue
             reached = await self._catch_up_from_store(sink, kind, flt, after)
             if sink.is_closing() or reached == after:
                 # no progress: never skip silently; the subscriber reconnects and resumes
                 sink.close()
-                break
+                return
             after = reached
-        return self.feed.seq
+
+    async def settle(self, after: Seq) -> bool:
+        """Whether the log reaches `after`, having waited (briefly) for this process to
+        reach it too: a client that saw seq N on one serving process may reconnect to
+        another that is a few milliseconds behind. False: the seq is ahead of the log."""
+        if after <= self.feed.seq:
+            return True
+        if await self.store.last_seq() < after:
+            return False
+        try:
+            await asyncio.wait_for(self.feed.wait_for(after), SETTLE_SECONDS)
+        except TimeoutError:
+            await self.catch_up()  # the bus is late: read the store ourselves
+        return True
 
     async def _catch_up_from_store(self, sink: Sink, kind: Kind, flt: Filter, after: Seq) -> Seq:
-        """Older events than memory holds come from the log, a page at a time."""
+        """Older events than memory holds come from the log, a page at a time, never
+        beyond what this process has applied (the live stream brings the rest)."""
         while self.feed.recent_after(after) is None and not sink.is_closing():
             raws = await self.store.read_events(after, CATCH_UP_PAGE)
             if not raws:
@@ -210,6 +239,8 @@ class Fanout:
             for raw in raws:
                 data = orjson.loads(raw)
                 seq = Seq(data["seq"])
+                if seq > self.feed.seq:
+                    return after
                 if flt.matches(
                     self.tree, RegionId(data["alert"]["region_id"]), is_historical(data["issuer"])
                 ):
@@ -220,8 +251,11 @@ class Fanout:
         return after
 
     def unsubscribe(self, sink: Sink) -> None:
-        for group in self._groups.values():
+        group = self._member_of.pop(sink, None)
+        if group is not None:
             group.members.discard(sink)
+            if not group.members:
+                del self._groups[(group.kind, group.filter)]
 
 
 async def _drain(sink: Sink) -> None:

@@ -26,10 +26,17 @@ from websockets.server import ServerProtocol
 
 from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionId
-from tryvoha.protocol.sse import LAST_CHUNK, RETRY, chunk, ws_text_frame
+from tryvoha.protocol.sse import LAST_CHUNK, RETRY, WS_GOING_AWAY, chunk, ws_text_frame
 from tryvoha.server.fanout import Filter, Kind
 from tryvoha.server.services import Services
-from tryvoha.server.streams import HelloError, error_message, hello_message, read_hello
+from tryvoha.server.streams import (
+    HelloError,
+    error_message,
+    hello_message,
+    read_hello,
+    resume,
+    resync_message,
+)
 from tryvoha.server.views import Cached
 
 log = logging.getLogger(__name__)
@@ -147,10 +154,12 @@ class FrontProtocol(asyncio.Protocol):
             self._arm(HEAD_SECONDS if self.buffer else KEEP_ALIVE_SECONDS)
 
     def shutdown(self) -> None:
-        """uvicorn's graceful shutdown: streams end, idle connections close."""
+        """uvicorn's graceful shutdown: streams end properly, idle connections close."""
         if self.transport is not None and not self.transport.is_closing():
             if self.mode is Mode.STREAM:
                 self.transport.write(LAST_CHUNK)
+            elif self.mode in (Mode.WS_HELLO, Mode.WEBSOCKET):
+                self.transport.write(WS_GOING_AWAY)
             self.transport.close()
 
     # -- httptools callbacks --------------------------------------------------------
@@ -177,6 +186,8 @@ class FrontProtocol(asyncio.Protocol):
         )
         path, _, query = self.url.partition(b"?")
         services = self.front.services
+        if path != b"/api/v1/ws" and b"upgrade" in self.headers:
+            hot = False  # an upgrade we do not serve: the app declines it properly
         if hot and path == b"/api/v1/alerts/active":
             self._answer(services.views.active())
         elif hot and path == b"/api/v1/state":
@@ -192,8 +203,9 @@ class FrontProtocol(asyncio.Protocol):
 
     def _answer(self, cached: Cached) -> None:
         assert self.transport is not None and self.parser is not None
-        end = self.buffer.find(b"\r\n\r\n")
-        del self.buffer[: end + 4]  # this request's bytes; a pipelined next one stays
+        del self.buffer[
+            : _head_end(self.buffer)
+        ]  # this request's bytes; a pipelined next one stays
         keep_alive = self.parser.should_keep_alive()
         head = [b"HTTP/1.1 200 OK\r\n"]
         status_304 = _etag_matches(self.headers.get(b"if-none-match"), cached.etag)
@@ -278,8 +290,8 @@ class FrontProtocol(asyncio.Protocol):
         ):
             return False
         ws = ServerProtocol(max_size=65_536)
-        end = self.buffer.find(b"\r\n\r\n") + 4
-        head, rest = bytes(self.buffer[:end]), bytes(self.buffer[end:])
+        end = _head_end(self.buffer)
+        head, rest = bytes(self.buffer[:end]).lstrip(b"\r\n"), bytes(self.buffer[end:])
         ws.receive_data(head)
         events = ws.events_received()
         if len(events) != 1 or not isinstance(events[0], Request):
@@ -317,22 +329,38 @@ class FrontProtocol(asyncio.Protocol):
 
     def _ws_hello(self, ws: ServerProtocol, services: Services, data: bytes) -> None:
         """The first message names where to resume and which regions to follow."""
-        assert self.transport is not None
+        transport = self.transport
+        assert transport is not None
         self._disarm()
         self.mode = Mode.WEBSOCKET
         try:
-            after, flt, notes = read_hello(services.fanout, data)
+            after, flt = read_hello(services.fanout, data)
         except HelloError as e:
-            self.transport.write(ws_text_frame(error_message(e.detail)))
+            transport.write(ws_text_frame(error_message(e.detail)))
             ws.send_close(1008, "bad first message")
+            transport.writelines(ws.data_to_send())
             return
-        for note in notes:
-            self.transport.write(ws_text_frame(note))
-        self.transport.write(ws_text_frame(hello_message(services.engine.seq)))
-        if not services.fanout.join(self.transport, Kind.WS, flt, after):
-            task = self.loop.create_task(
-                services.fanout.subscribe(self.transport, Kind.WS, flt, after)
-            )
+        if after is not None and after > services.engine.seq:
+            task = self.loop.create_task(self._ws_resume_later(services, after, flt))
+            task.add_done_callback(_log_failure)
+            return
+        self._ws_join(services, after, flt)
+
+    async def _ws_resume_later(self, services: Services, after: Seq, flt: Filter) -> None:
+        """A seq this process has not reached: wait for it briefly, or say resync."""
+        resume_after, resync = await resume(services.fanout, after)
+        if self.transport is None or self.transport.is_closing():
+            return
+        if resync is not None:
+            self.transport.write(ws_text_frame(resync_message(resync)))
+        self._ws_join(services, resume_after, flt)
+
+    def _ws_join(self, services: Services, after: Seq | None, flt: Filter) -> None:
+        transport = self.transport
+        assert transport is not None
+        transport.write(ws_text_frame(hello_message(services.engine.seq)))
+        if not services.fanout.join(transport, Kind.WS, flt, after):
+            task = self.loop.create_task(services.fanout.subscribe(transport, Kind.WS, flt, after))
             task.add_done_callback(_log_failure)
 
     # -- handing over to uvicorn ---------------------------------------------------------------
@@ -367,12 +395,21 @@ class FrontProtocol(asyncio.Protocol):
             self.transport.close()
 
 
+def _head_end(buffer: bytearray) -> int:
+    """Where the request head that starts the buffer ends. Like the parser, skip the empty
+    lines a client may send between requests (RFC 9112 2.2)."""
+    start = 0
+    while start < len(buffer) and buffer[start] in b"\r\n":
+        start += 1
+    return buffer.find(b"\r\n\r\n", start) + 4
+
+
 def _etag_matches(header: bytes | None, etag: str) -> bool:
     if header is None:
         return False
     return etag.encode() in (t.strip() for t in header.split(b","))
 
 
-def _log_failure(task: asyncio.Task[Seq]) -> None:
+def _log_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("subscribing failed", exc_info=task.exception())

@@ -131,6 +131,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if request.method in ("POST", "PATCH") and "json" not in content_type.lower():
+            shown = content_type or "none"
+            detail = f"send the body as JSON with Content-Type: application/json (got {shown})"
+            return problem_response(Problem("unsupported_media_type", detail), request.url.path)
         return problem_response(validation_problem(exc), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)

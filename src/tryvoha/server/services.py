@@ -34,10 +34,12 @@ class Services:
         engine = await Engine.load(store, tree)
         bus = bus or LocalBus()
         engine.after_commit.append(bus.published)
-        fanout = Fanout(engine.feed, tree, store)
+        fanout = Fanout(engine.feed, tree, store, engine.catch_up)
         fanout.start()
         await bus.start(engine)
-        return cls(settings, store, tree, engine, bus, fanout, Views(engine.feed, tree))
+        return cls(
+            settings, store, tree, engine, bus, fanout, Views(engine.feed, tree, store.epoch)
+        )
 
     async def stop(self) -> None:
         await self.bus.close()

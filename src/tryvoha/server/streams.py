@@ -1,5 +1,10 @@
 """The live streams over ASGI: Server-Sent Events at /api/v1/events and a WebSocket at
-/api/v1/ws. Both resume after a seq and filter by region; the fan-out does the rest."""
+/api/v1/ws. Both resume after a seq and filter by region; the fan-out does the rest.
+
+The HTTP front (server/front.py) serves the common case of both without ASGI; these
+routes serve every other case (a connection that was handed to the app first, HTTP/1.0,
+a seq this process has not reached yet) and share their rules with it.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ WS_HELLO_SECONDS = 10.0
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",
     "X-Accel-Buffering": "no",  # nginx: pass each event on at once
+    "Access-Control-Allow-Origin": "*",
 }
 
 
@@ -61,23 +67,23 @@ class BufferSink:
         return chunks
 
 
-def resume_point(
-    last_event_id: str | None, after: int | None, fanout: Fanout
-) -> tuple[Seq | None, bytes]:
-    """Where a subscriber resumes: Last-Event-ID wins over ?after (browsers resend it)."""
-    text = last_event_id.strip() if last_event_id else None
+def last_event_id(header: str | None, after: int | None) -> Seq | None:
+    """Where an SSE subscriber resumes: Last-Event-ID wins over ?after (browsers resend it)."""
+    text = header.strip() if header else None
     if text:
         if not text.isdigit():
             raise Problem("invalid_parameter", f"Last-Event-ID: '{text[:40]}' is not a seq")
-        after = int(text)
-    if after is None:
-        return None, b""
-    if after > fanout.feed.seq:
-        # The client saw events this log does not have (the store was replaced): it must
-        # reload its state; it gets everything from here on.
-        note = orjson.dumps({"seq": fanout.feed.seq, "reason": "seq ahead of the log"})
-        return None, b"event: resync\ndata: " + note + b"\n\n"
-    return Seq(after), b""
+        return Seq(int(text))
+    return None if after is None else Seq(after)
+
+
+async def resume(fanout: Fanout, after: Seq | None) -> tuple[Seq | None, dict[str, object] | None]:
+    """(where to resume, a resync note or None). A seq ahead of the log means the client
+    saw events this log does not have (the store was replaced): it must reload its state,
+    and gets everything from here on."""
+    if after is None or await fanout.settle(after):
+        return after, None
+    return None, {"seq": fanout.feed.seq, "reason": "seq ahead of the log"}
 
 
 def stream_filter(fanout: Fanout, regions: list[str], history: bool) -> Filter:
@@ -88,10 +94,29 @@ def stream_filter(fanout: Fanout, regions: list[str], history: bool) -> Filter:
     return Filter(ids, history)
 
 
+def start(
+    fanout: Fanout, sink: BufferSink, kind: Kind, flt: Filter, after: Seq | None
+) -> asyncio.Task[None] | None:
+    """Join at once when memory allows; else a task that catches up first. Either way the
+    caller drains the sink from now on."""
+    if fanout.join(sink, kind, flt, after):
+        return None
+    return asyncio.get_running_loop().create_task(fanout.subscribe(sink, kind, flt, after))
+
+
+async def stop(fanout: Fanout, sink: BufferSink, *tasks: asyncio.Task[None] | None) -> None:
+    fanout.unsubscribe(sink)
+    for task in tasks:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class EventStream(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, fanout: Fanout, after: Seq | None, flt: Filter, preface: bytes) -> None:
+    def __init__(self, fanout: Fanout, after: Seq | None, flt: Filter) -> None:
         self.status_code = 200
         self.background = None
         self.raw_headers = [
@@ -101,11 +126,10 @@ class EventStream(Response):
         self.fanout = fanout
         self.after = after
         self.filter = flt
-        self.preface = preface
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": RETRY + self.preface, "more_body": True})
+        await send({"type": "http.response.body", "body": RETRY, "more_body": True})
         sink = BufferSink()
 
         async def watch_disconnect() -> None:
@@ -114,8 +138,13 @@ class EventStream(Response):
             sink.close()
 
         watcher = asyncio.get_running_loop().create_task(watch_disconnect())
+        catching_up = None
         try:
-            await self.fanout.subscribe(sink, Kind.SSE, self.filter, self.after)
+            after, resync = await resume(self.fanout, self.after)
+            if resync is not None:
+                note = b"event: resync\ndata: " + orjson.dumps(resync) + b"\n\n"
+                await send({"type": "http.response.body", "body": note, "more_body": True})
+            catching_up = start(self.fanout, sink, Kind.SSE, self.filter, after)
             while not sink.closed:
                 chunks = await sink.take()
                 if chunks:
@@ -123,10 +152,7 @@ class EventStream(Response):
                         {"type": "http.response.body", "body": b"".join(chunks), "more_body": True}
                     )
         finally:
-            self.fanout.unsubscribe(sink)
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            await stop(self.fanout, sink, catching_up, watcher)
 
 
 @router.get(
@@ -145,11 +171,11 @@ async def events(
         bool,
         Query(description="also events imported from the historical record (issuer history:…)"),
     ] = False,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response:
     fanout: Fanout = request.app.state.services.fanout
-    resume, preface = resume_point(last_event_id, after, fanout)
-    return EventStream(fanout, resume, stream_filter(fanout, region, history), preface)
+    resume_after = last_event_id(last_event_id_header, after)
+    return EventStream(fanout, resume_after, stream_filter(fanout, region, history))
 
 
 class Hello(BaseModel):
@@ -167,9 +193,8 @@ class HelloError(Exception):
         self.detail = detail
 
 
-def read_hello(fanout: Fanout, data: bytes | str) -> tuple[Seq | None, Filter, list[bytes]]:
-    """Where a WebSocket client resumes, what it follows, and the messages it gets before
-    its hello (a resync note when its seq is ahead of the log)."""
+def read_hello(fanout: Fanout, data: bytes | str) -> tuple[Seq | None, Filter]:
+    """Where a WebSocket client resumes and what it follows."""
     try:
         hello = Hello.model_validate_json(data)
         flt = stream_filter(fanout, hello.regions, hello.history)
@@ -179,10 +204,7 @@ def read_hello(fanout: Fanout, data: bytes | str) -> tuple[Seq | None, Filter, l
         raise HelloError(f"first message: {where}: {first['msg']}") from None
     except Problem as e:
         raise HelloError(f"first message: {e.detail}") from None
-    if hello.after is not None and hello.after > fanout.feed.seq:
-        note = {"type": "resync", "seq": fanout.feed.seq, "reason": "seq ahead of the log"}
-        return None, flt, [orjson.dumps(note)]
-    return (None if hello.after is None else Seq(hello.after)), flt, []
+    return (None if hello.after is None else Seq(hello.after)), flt
 
 
 def hello_message(seq: int) -> bytes:
@@ -193,6 +215,10 @@ def error_message(detail: str) -> bytes:
     return orjson.dumps({"type": "error", "detail": detail})
 
 
+def resync_message(note: dict[str, object]) -> bytes:
+    return orjson.dumps({"type": "resync", **note})
+
+
 @router.websocket("/ws")
 async def websocket(ws: WebSocket) -> None:
     """Send {"after": seq|null, "regions": [ids]} first; then every event arrives as JSON."""
@@ -200,7 +226,7 @@ async def websocket(ws: WebSocket) -> None:
     await ws.accept()
     try:
         raw = await asyncio.wait_for(ws.receive_text(), WS_HELLO_SECONDS)
-        after, flt, notes = read_hello(fanout, raw)
+        after, flt = read_hello(fanout, raw)
     except (HelloError, TimeoutError) as e:
         detail = (
             e.detail if isinstance(e, HelloError) else 'send {"after": seq, "regions": [ids]} first'
@@ -210,12 +236,13 @@ async def websocket(ws: WebSocket) -> None:
         return
     except WebSocketDisconnect:
         return
-    for note in notes:
-        await ws.send_text(note.decode())
+    after, resync = await resume(fanout, after)
+    if resync is not None:
+        await ws.send_text(resync_message(resync).decode())
     sink = BufferSink()
-    await ws.send_text(hello_message(fanout.feed.seq).decode())
-    await fanout.subscribe(sink, Kind.JSON, flt, after)
-
+    seq = fanout.feed.seq
+    catching_up = start(fanout, sink, Kind.JSON, flt, after)  # nothing can slip in before the hello
+    await ws.send_text(hello_message(seq).decode())
     gone = False
 
     async def watch_disconnect() -> None:
@@ -230,14 +257,12 @@ async def websocket(ws: WebSocket) -> None:
     try:
         while not sink.closed:
             for chunk in await sink.take():
-                await ws.send_text(chunk.decode())
+                for line in chunk.splitlines():  # one message per event
+                    await ws.send_text(line.decode())
     except WebSocketDisconnect:
         pass
     finally:
-        fanout.unsubscribe(sink)
-        watcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watcher
+        await stop(fanout, sink, catching_up, watcher)
         if not gone:  # dropped as too slow: "try again later", and resume by seq
             with contextlib.suppress(Exception):
                 await ws.close(code=1013)

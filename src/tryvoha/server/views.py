@@ -28,9 +28,10 @@ class Cached:
 
 
 class Views:
-    def __init__(self, feed: Feed, tree: RegionTree) -> None:
+    def __init__(self, feed: Feed, tree: RegionTree, epoch: str) -> None:
         self.feed = feed
         self.tree = tree
+        self.epoch = epoch  # in every ETag: a replaced store never matches an old one
         self._active: Cached | None = None
         self._state: Cached | None = None
         self.regions = self._regions()
@@ -41,7 +42,7 @@ class Views:
         if cached is None or cached.seq != seq:
             alerts = [alert_to_json(a) for a in self.feed.projection.active()]
             cached = self._active = Cached(
-                seq, orjson.dumps({"seq": seq, "alerts": alerts}), f'"a{seq}"'
+                seq, orjson.dumps({"seq": seq, "alerts": alerts}), f'"a{self.epoch}.{seq}"'
             )
         return cached
 
@@ -55,7 +56,7 @@ class Views:
                 for rid, per in sorted(states.items())
             }
             cached = self._state = Cached(
-                seq, orjson.dumps({"seq": seq, "regions": regions}), f'"s{seq}"'
+                seq, orjson.dumps({"seq": seq, "regions": regions}), f'"s{self.epoch}.{seq}"'
             )
         return cached
 

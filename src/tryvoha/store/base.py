@@ -107,6 +107,7 @@ class WriteTransaction(Protocol):
 
 class Store(Protocol):
     url: str
+    epoch: str  # the log's identity, set by open(): a replaced store has another
 
     async def open(self) -> None: ...
 
