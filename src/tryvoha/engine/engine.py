@@ -207,14 +207,17 @@ class Engine:
             except BaseException:
                 await tx.rollback()
                 raise
-            self.feed.ingest([(c.event, c.raw) for c in committed])
+            if committed:
+                # Other processes first (the bus only writes to a socket), then this
+                # process's own subscribers: their fan-outs then run side by side.
+                for hook in self.after_commit:
+                    try:
+                        await hook(committed)
+                    except Exception:  # the write is committed: its answer stands
+                        log.exception("after-commit hook %r failed at seq %s", hook, seq)
+                self.feed.ingest([(c.event, c.raw) for c in committed])
         if committed:
             self._maybe_snapshot()
-            for hook in self.after_commit:
-                try:
-                    await hook(committed)
-                except Exception:  # the write is committed: its answer stands
-                    log.exception("after-commit hook %r failed at seq %s", hook, seq)
         return WriteResult(status, body, seq, committed=tuple(committed))
 
     def _replay(self, prior: IdempotencyRecord, fingerprint: str) -> WriteResult:

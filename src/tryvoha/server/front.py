@@ -83,10 +83,12 @@ class FrontProtocol(asyncio.Protocol):
         "app_state",
         "buffer",
         "config",
+        "activity",
         "headers",
         "loop",
         "mode",
         "parser",
+        "period",
         "server_state",
         "timer",
         "transport",
@@ -112,6 +114,8 @@ class FrontProtocol(asyncio.Protocol):
         self.headers: dict[bytes, bytes] = {}
         self.mode = Mode.READING
         self.timer: asyncio.TimerHandle | None = None
+        self.activity = 0  # bumped whenever the idle timer is re-armed
+        self.period = HEAD_SECONDS
         self.ws: ServerProtocol | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------
@@ -138,7 +142,6 @@ class FrontProtocol(asyncio.Protocol):
             return
         if self.mode is not Mode.READING or self.parser is None:
             return
-        self._disarm()
         self.buffer += data
         try:
             self.parser.feed_data(data)
@@ -207,26 +210,8 @@ class FrontProtocol(asyncio.Protocol):
             : _head_end(self.buffer)
         ]  # this request's bytes; a pipelined next one stays
         keep_alive = self.parser.should_keep_alive()
-        head = [b"HTTP/1.1 200 OK\r\n"]
-        status_304 = _etag_matches(self.headers.get(b"if-none-match"), cached.etag)
-        if status_304:
-            head[0] = b"HTTP/1.1 304 Not Modified\r\n"
-        for name, value in self.server_state.default_headers:
-            head.append(b"%s: %s\r\n" % (name, value))
-        head.append(
-            b"etag: %s\r\ncache-control: %s\r\naccess-control-allow-origin: *\r\n"
-            % (cached.etag.encode(), cached.cache_control.encode())
-        )
-        if not keep_alive:
-            head.append(b"connection: close\r\n")
-        if status_304:
-            head.append(b"\r\n")
-        else:
-            head.append(
-                b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(cached.body)
-            )
-            head.append(cached.body)
-        self.transport.write(b"".join(head))
+        not_modified = _etag_matches(self.headers.get(b"if-none-match"), cached.etag)
+        self.transport.write(_response(cached, self.server_state, not_modified, keep_alive))
         self.server_state.total_requests += 1
         if not keep_alive:
             self.transport.close()
@@ -381,18 +366,62 @@ class FrontProtocol(asyncio.Protocol):
     # -- timers ----------------------------------------------------------------------------------
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self.timer = self.loop.call_later(seconds, self._expire)
+        """Close the connection if nothing arrives for about `seconds` (between one and two
+        periods). One timer per connection, looked at when it fires: a busy keep-alive
+        connection costs a counter increment per request, not a timer."""
+        self.activity += 1
+        self.period = seconds
+        if self.timer is None:
+            self.timer = self.loop.call_later(seconds, self._expire, self.activity)
 
     def _disarm(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
-    def _expire(self) -> None:
+    def _expire(self, activity: int) -> None:
         self.timer = None
-        if self.transport is not None:
+        if self.mode not in (Mode.READING, Mode.WS_HELLO):
+            return
+        if self.activity != activity:  # busy since armed: look again a period later
+            self.timer = self.loop.call_later(self.period, self._expire, self.activity)
+        elif self.transport is not None:
             self.transport.close()
+
+
+_RESPONSES: dict[tuple[str, bytes, bool, bool], bytes] = {}
+
+
+def _response(
+    cached: Cached, server_state: ServerState, not_modified: bool, keep_alive: bool
+) -> bytes:
+    """The whole answer to a hot GET, built once per (body, second, kind) and reused: the
+    Date header changes each second, everything else with the seq."""
+    default_headers = server_state.default_headers
+    date = next((v for n, v in default_headers if n == b"date"), b"")
+    key = (cached.etag, date, not_modified, keep_alive)
+    found = _RESPONSES.get(key)
+    if found is not None:
+        return found
+    head = [b"HTTP/1.1 304 Not Modified\r\n" if not_modified else b"HTTP/1.1 200 OK\r\n"]
+    head.extend(b"%s: %s\r\n" % (name, value) for name, value in default_headers)
+    head.append(
+        b"etag: %s\r\ncache-control: %s\r\naccess-control-allow-origin: *\r\n"
+        % (cached.etag.encode(), cached.cache_control.encode())
+    )
+    if not keep_alive:
+        head.append(b"connection: close\r\n")
+    if not_modified:
+        head.append(b"\r\n")
+    else:
+        head.append(
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(cached.body)
+        )
+        head.append(cached.body)
+    if len(_RESPONSES) > 64:
+        _RESPONSES.clear()
+    found = _RESPONSES[key] = b"".join(head)
+    return found
 
 
 def _head_end(buffer: bytearray) -> int:
