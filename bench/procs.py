@@ -129,8 +129,13 @@ def source_state(repo: Path) -> str:
     """HEAD and a digest of uncommitted changes under src/: tells whether the server under
     test changed while the bench ran (others may work in the same tree)."""
     head = _run(["git", "rev-parse", "HEAD"], repo)
-    diff = _run(["git", "diff", "HEAD", "--", "src"], repo)
-    return f"{head}+{hashlib.sha256(diff.encode()).hexdigest()[:12]}"
+    try:
+        diff = subprocess.run(
+            ["git", "diff", "HEAD", "--", "src"], capture_output=True, timeout=30, cwd=repo
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return f"{head}+unknown"
+    return f"{head}+{hashlib.sha256(diff).hexdigest()[:12]}" if diff else f"{head}+clean"
 
 
 def machine(repo: Path, tmp: Path) -> dict[str, Any]:
