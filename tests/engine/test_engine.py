@@ -15,6 +15,7 @@ from tryvoha.data import region_tree
 from tryvoha.domain.commands import ClearRegion, Declare
 from tryvoha.domain.regions import Level
 from tryvoha.domain.scope import Principal, Role
+from tryvoha.engine.auth import AuthError, issue_token
 from tryvoha.engine.engine import Engine, load_projection
 from tryvoha.store.base import Committed
 from tryvoha.store.sqlite import SqliteStore
@@ -27,6 +28,7 @@ NATIONAL = Principal("national", Role.ISSUER, (region_tree().get("UA").id,))
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     s = SqliteStore(f"sqlite:///{tmp_path / 'engine.db'}")
     await s.open()
+    await issue_token(s, region_tree(), NATIONAL.name, NATIONAL.role, ["UA"])
     yield s
     await s.close()
 
@@ -58,3 +60,12 @@ async def test_a_failing_hook_does_not_undo_an_answer(store: SqliteStore) -> Non
     assert result.status == 201 and result.seq == 1
     cleared = await engine.execute(ClearRegion(LVIV), NATIONAL)
     assert cleared.seq == 2 and await store.last_seq() == 2
+
+
+async def test_a_revoked_token_cannot_write_even_if_remembered(store: SqliteStore) -> None:
+    engine = await Engine.load(store, region_tree())
+    await engine.execute(Declare((LVIV,)), NATIONAL)
+    await store.revoke_token(NATIONAL.name)
+    with pytest.raises(AuthError, match="revoked"):
+        await engine.execute(ClearRegion(LVIV), NATIONAL)  # the principal object still exists
+    assert await store.last_seq() == 1

@@ -160,6 +160,7 @@ async def test_writes_need_a_valid_token(api: Api) -> None:
         assert response.status_code == 401 and response.json()["code"] == "unauthorized"
         assert response.headers["www-authenticate"] == "Bearer"
     auth = await api.token("gone", LVIV)
+    assert (await api.client.get("/api/v1/me", headers=auth)).status_code == 200  # now remembered
     await api.services.store.revoke_token("gone")
     revoked = await api.client.post("/api/v1/alerts", json=body, headers=auth)
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]

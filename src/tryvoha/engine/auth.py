@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tryvoha.domain.regions import RegionId, RegionTree
@@ -53,17 +54,39 @@ async def issue_token(
     return IssuedToken(record, secret)
 
 
-async def authenticate(store: Store, authorization: str | None) -> Principal:
-    """The principal behind an `Authorization: Bearer <token>` header."""
-    if not authorization:
-        raise AuthError("this write needs a token: send 'Authorization: Bearer <token>'")
-    scheme, _, token = authorization.partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise AuthError("the Authorization header must be 'Bearer <token>'")
-    record = await store.token_by_hash(hash_token(token))
-    if record is None:
-        raise AuthError("the token is not known")
-    if record.revoked_at is not None:
-        raise AuthError(f"the token '{record.name}' was revoked")
-    return Principal(record.name, record.role, tuple(RegionId(r) for r in record.scope))
+class Authenticator:
+    """The principal behind an `Authorization: Bearer <token>` header.
+
+    Known tokens are remembered for CACHE_SECONDS, sparing a store read per request. A
+    write does not rely on that: its transaction checks again that the token is not
+    revoked (see Engine.execute), so a revoked token's next write is refused."""
+
+    CACHE_SECONDS = 5.0
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.clock = clock
+        self._known: dict[str, tuple[float, Principal]] = {}
+
+    async def __call__(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise AuthError("this write needs a token: send 'Authorization: Bearer <token>'")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthError("the Authorization header must be 'Bearer <token>'")
+        token_hash = hash_token(token)
+        known = self._known.get(token_hash)
+        if known is not None and self.clock() - known[0] < self.CACHE_SECONDS:
+            return known[1]
+        record = await self.store.token_by_hash(token_hash)
+        if record is None:
+            raise AuthError("the token is not known")
+        if record.revoked_at is not None:
+            self._known.pop(token_hash, None)
+            raise AuthError(f"the token '{record.name}' was revoked")
+        principal = Principal(record.name, record.role, tuple(RegionId(r) for r in record.scope))
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[token_hash] = (self.clock(), principal)
+        return principal

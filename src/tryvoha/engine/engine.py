@@ -24,6 +24,7 @@ from tryvoha.domain.events import Event, Seq
 from tryvoha.domain.projection import Projection
 from tryvoha.domain.regions import RegionTree
 from tryvoha.domain.scope import Principal, check_scope
+from tryvoha.engine.auth import AuthError
 from tryvoha.engine.clock import Clock, new_alert_id, system_clock
 from tryvoha.engine.feed import Feed, FeedGapError
 from tryvoha.protocol.wire import alert_from_json, alert_to_json, decode_event
@@ -150,6 +151,9 @@ class Engine:
             tx = await self.store.begin_write(self.feed.seq, principal.name, idempotency_key)
             try:
                 self.feed.ingest_raw(tx.tail)
+                if not tx.principal_active:
+                    await tx.rollback()
+                    raise AuthError(f"the token '{principal.name}' was revoked")
                 prior = tx.prior_answer
                 if prior is not None:
                     await tx.rollback()

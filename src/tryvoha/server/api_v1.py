@@ -16,7 +16,6 @@ from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, U
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Principal, Role
-from tryvoha.engine.auth import authenticate
 from tryvoha.protocol.wire import alert_to_json, format_time, parse_time
 from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
 from tryvoha.server.problems import CATALOGUE, Problem, from_domain
@@ -191,7 +190,7 @@ async def problems() -> Response:
 @router.get("/me", summary="The token's name, role and scope")
 async def me(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
     svc = services(request)
-    principal = await authenticate(svc.store, authorization)
+    principal = await svc.authenticate(authorization)
     return json_response(
         {"name": principal.name, "role": principal.role.value, "scope": list(principal.scope)}
     )
@@ -204,7 +203,7 @@ async def my_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     svc = services(request)
-    principal = await authenticate(svc.store, authorization)
+    principal = await svc.authenticate(authorization)
     raws = await svc.store.events_by_issuer(principal.name, limit)
     return Response(b'{"events":[' + b",".join(raws) + b"]}", media_type=JSON_TYPE)
 
@@ -217,7 +216,7 @@ async def audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     svc = services(request)
-    principal = await authenticate(svc.store, authorization)
+    principal = await svc.authenticate(authorization)
     if principal.role is not Role.ADMIN:
         raise Problem("forbidden", f"token '{principal.name}' is not an admin token")
     entries = await svc.store.read_audit(actor, limit)
@@ -244,7 +243,7 @@ async def _write(
     request: Request, command: Command, authorization: str | None, idempotency_key: str | None
 ) -> Response:
     svc = services(request)
-    principal: Principal = await authenticate(svc.store, authorization)
+    principal: Principal = await svc.authenticate(authorization)
     if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
         raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
     fingerprint = hashlib.sha256(

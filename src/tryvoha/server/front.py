@@ -80,10 +80,10 @@ class FrontProtocol(asyncio.Protocol):
     front: ClassVar[Front]
 
     __slots__ = (
+        "activity",
         "app_state",
         "buffer",
         "config",
-        "activity",
         "headers",
         "loop",
         "mode",

@@ -9,6 +9,7 @@ from tryvoha.bus.local import LocalBus
 from tryvoha.config import Settings
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import RegionTree
+from tryvoha.engine.auth import Authenticator
 from tryvoha.engine.engine import Engine
 from tryvoha.server.fanout import Fanout
 from tryvoha.server.views import Views
@@ -25,6 +26,7 @@ class Services:
     bus: Bus
     fanout: Fanout
     views: Views
+    authenticate: Authenticator
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -37,9 +39,8 @@ class Services:
         fanout = Fanout(engine.feed, tree, store, engine.catch_up)
         fanout.start()
         await bus.start(engine)
-        return cls(
-            settings, store, tree, engine, bus, fanout, Views(engine.feed, tree, store.epoch)
-        )
+        views = Views(engine.feed, tree, store.epoch)
+        return cls(settings, store, tree, engine, bus, fanout, views, Authenticator(store))
 
     async def stop(self) -> None:
         await self.bus.close()

@@ -95,6 +95,11 @@ class WriteTransaction(Protocol):
     def prior_answer(self) -> IdempotencyRecord | None:
         """The stored answer for the idempotency key given to begin_write, if any."""
 
+    @property
+    def principal_active(self) -> bool:
+        """Whether the token named `principal` exists and is not revoked, read under the
+        write lock (a revocation committed before it is seen)."""
+
     async def commit(
         self,
         events: Sequence[Event],

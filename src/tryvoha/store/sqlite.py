@@ -60,6 +60,7 @@ class _SqliteWrite:
     store: SqliteStore
     tail: Sequence[bytes]
     prior_answer: IdempotencyRecord | None
+    principal_active: bool
     done: bool = field(default=False)
 
     async def commit(
@@ -168,16 +169,16 @@ class SqliteStore:
             self._writer, self._begin, after, principal, idempotency_key
         )
         try:
-            tail, prior = await asyncio.shield(begun)
+            tail, prior, active = await asyncio.shield(begun)
         except asyncio.CancelledError:
             # the thread may still take the lock: give it back once it has
             begun.add_done_callback(lambda _: self._writer.submit(self._rollback))
             raise
-        return _SqliteWrite(self, tail, prior)
+        return _SqliteWrite(self, tail, prior, active)
 
     def _begin(
         self, after: Seq, principal: str | None, key: str | None
-    ) -> tuple[list[bytes], IdempotencyRecord | None]:
+    ) -> tuple[list[bytes], IdempotencyRecord | None, bool]:
         conn = self._w
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -188,6 +189,12 @@ class SqliteStore:
                 )
             ]
             prior = None
+            active = False
+            if principal is not None:
+                token = conn.execute(
+                    "SELECT revoked_ms FROM tokens WHERE name = ?", (principal,)
+                ).fetchone()
+                active = token is not None and token[0] is None
             if key is not None and principal is not None:
                 row = conn.execute(
                     "SELECT fingerprint, status, body FROM idempotency WHERE principal = ? AND key = ?",
@@ -198,7 +205,7 @@ class SqliteStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        return tail, prior
+        return tail, prior, active
 
     def _commit(
         self,
