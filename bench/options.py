@@ -21,7 +21,7 @@ class Options:
     workers: int | None = None  # tryvoha serve --workers; None: as many as N needs
     nginx_workers: int | None = None  # None: one per core, or as many as N needs
     client_processes: int | None = None
-    repeat: int = 3
+    repeat: int = 5
     sections: frozenset[str] = field(default_factory=lambda: frozenset(SECTIONS))
     transports: tuple[str, ...] = TRANSPORTS
     poll_seconds: int = 10

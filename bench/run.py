@@ -121,7 +121,7 @@ def parser() -> argparse.ArgumentParser:
         default=TRANSPORTS,
         help="fan-out transports: sse,ws (default both)",
     )
-    p.add_argument("--repeat", type=int, default=3, help="timed rounds per fan-out phase")
+    p.add_argument("--repeat", type=int, default=5, help="timed rounds per fan-out phase")
     p.add_argument("--poll-seconds", type=int, default=10, help="wrk duration per run")
     p.add_argument("--poll-connections", type=int, default=100, help="wrk connections")
     p.add_argument("--writes", type=int, default=500, help="declare + clear requests")
