@@ -39,6 +39,7 @@ PAUSE_SETTLE_SECONDS = 0.3  # after freezing the other server, before timing thi
 SETTLE_SECONDS = 1.0
 NATIONWIDE_EVENTS = 27
 WS_HELLO = '{"after": null, "regions": []}'
+THREATS = ["ballistic_missiles"]
 MESSAGE = {
     "uk": "Повітряна тривога по всій території України. Загроза застосування балістичних ракет. Негайно прямуйте до укриття!",
     "en": "Air raid alert across Ukraine. Threat of ballistic missiles. Go to the nearest shelter now!",
@@ -238,14 +239,9 @@ class Fanout:
         phase.server_processes = server.workers
         http = await stack.enter_async_context(Http(HOST, server.port))
         regions = await oblasts(http)
+        details = {} if self.options.bare_declare else {"threats": THREATS, "message": MESSAGE}
         declare = orjson.dumps(
-            {
-                "regions": regions,
-                "threat": "air_raid",
-                "level": "red",
-                "threats": ["ballistic_missiles"],
-                "message": MESSAGE,
-            }
+            {"regions": regions, "threat": "air_raid", "level": "red", **details}
         )
 
         async def declare_all() -> Reply:

@@ -29,6 +29,7 @@ class Options:
     poll_threads: int = 2
     writes: int = 500
     profile: bool = False
+    bare_declare: bool = False  # fan-out declares name the regions only: no threats, no message
 
     def tryvoha_workers(self, n: int) -> int:
         """--workers as given, else the fewest processes that can hold n subscribers."""
