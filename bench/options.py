@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,5 +37,6 @@ class Options:
         return max(1, math.ceil(n / SUBSCRIBERS_PER_SERVER_PROCESS))
 
     def tryvoha_workers_for_requests(self) -> int:
-        """For polling and writes: --workers as given, else one process per core."""
-        return self.workers if self.workers is not None else (os.cpu_count() or 1)
+        """For polling and writes: --workers as given, else `tryvoha serve`'s default (1;
+        on 2 cores a second process only competes with wrk: measured slower)."""
+        return self.workers if self.workers is not None else 1

@@ -93,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         metavar="W|auto",
         help="tryvoha serve --workers; auto: fan-out the fewest that hold N "
-        "(18,000 each), polling and writes one per core (default auto)",
+        "(18,000 each), polling and writes 1, the default of tryvoha serve (default auto)",
     )
     p.add_argument(
         "--nginx-workers",
