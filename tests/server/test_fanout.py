@@ -4,6 +4,7 @@ cannot keep up is dropped, never silently skipped."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -108,6 +109,7 @@ async def test_resume_reads_the_log_then_memory_then_live(
         )
     ]
     fanout.feed.ingest(live)
+    await asyncio.sleep(0)  # announced on the next turn of the loop
     assert sink.seqs() == list(range(4, 42))
 
 
@@ -131,6 +133,7 @@ async def test_a_subscriber_that_cannot_keep_up_is_dropped(
         Seq(41), EventType.DECLARED, T0, "t", replace(_alert(store_raws[0]), id=AlertId("x"))
     )
     fanout.feed.ingest([(event, b'{"seq":41}')])
+    await asyncio.sleep(0)
     assert stuck.closed and not healthy.closed and fanout.dropped_slow == 1
     assert len(fanout) == 1
     assert healthy.data.startswith(
@@ -173,6 +176,7 @@ async def test_imported_history_stays_out_of_live_streams_unless_asked(
         replace(template, id=AlertId("h"), ended_at=T0),
     )
     fanout.feed.ingest([(imported, b'{"seq":41}'), (cleared, b'{"seq":42}')])
+    await asyncio.sleep(0)
     assert plain.seqs() == [] and historian.seqs() == [41, 42]
     late = ListSink()  # resuming from memory applies the same rule
     fanout.join(late, Kind.SSE, after=Seq(39))
@@ -211,3 +215,30 @@ async def test_json_subscribers_get_one_line_per_event(setup: tuple[SqliteStore,
     fanout.join(sink, Kind.JSON, after=Seq(38))
     lines = sink.data.splitlines()
     assert [orjson.loads(line)["seq"] for line in lines] == [39, 40]
+
+
+async def test_a_subscriber_joining_before_an_announcement_gets_each_event_once(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    """Applied but not yet announced: a joiner from memory must not see the new event in
+    its catch-up and then again in the announcement."""
+    _, fanout = setup
+    template = _alert((await fanout.store.read_events(Seq(0), 1))[0])
+    event = Event(Seq(41), EventType.DECLARED, T0, "t", replace(template, id=AlertId("n")))
+    fanout.feed.ingest([(event, b'{"seq":41}')])
+    early = ListSink()
+    assert fanout.join(early, Kind.SSE, after=Seq(39))
+    await asyncio.sleep(0)
+    assert early.seqs() == [40, 41]
+
+
+async def test_heartbeat_slices_cover_every_subscriber_once(
+    setup: tuple[SqliteStore, Fanout],
+) -> None:
+    _, fanout = setup
+    sinks = [ListSink() for _ in range(100)]
+    for sink in sinks:
+        fanout.join(sink, Kind.SSE)
+    for part in range(15):
+        fanout.heartbeat(part, 15)
+    assert all(sink.data == b": keep-alive\n\n" for sink in sinks)

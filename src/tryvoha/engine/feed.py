@@ -36,14 +36,23 @@ Listener = Callable[[Sequence[tuple[Event, bytes]]], None]  # a batch, in seq or
 
 
 class Feed:
+    """Events are applied to the projection at once, and announced to the listeners (the
+    fan-out) a moment later, on the next turn of the event loop: a write's answer goes out
+    before its fan-out to tens of thousands of sockets, and several commits that land
+    together reach each subscriber as one write. Subscribers joining in between are given
+    only what has been announced, so nobody gets an event twice or misses one."""
+
     def __init__(self, projection: Projection, recent: int = RECENT_EVENTS) -> None:
         self.projection = projection
         self.recent: deque[Recent] = deque(maxlen=recent)
+        self.announced = projection.seq  # the last seq the listeners have been given
+        self._pending: list[tuple[Event, bytes]] = []
         self._listeners: list[Listener] = []
         self._waiters: list[tuple[Seq, asyncio.Future[None]]] = []
 
     @property
     def seq(self) -> Seq:
+        """The last seq applied to the projection."""
         return self.projection.seq
 
     def listen(self, listener: Listener) -> None:
@@ -84,33 +93,42 @@ class Feed:
                 applied.append((event, raw))
         finally:
             if applied:
-                self._notify(applied)
+                if not self._pending:
+                    asyncio.get_running_loop().call_soon(self.announce)
+                self._pending.extend(applied)
         return len(applied)
 
     def ingest_raw(self, raws: Sequence[bytes]) -> int:
         return self.ingest([(decode_event(raw), raw) for raw in raws])
 
-    def _notify(self, applied: list[tuple[Event, bytes]]) -> None:
+    def announce(self) -> None:
+        """Give the listeners everything applied since the last announcement, as one batch."""
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        self.announced = batch[-1][0].seq
         for listener in self._listeners:
             try:
-                listener(applied)
+                listener(batch)
             except Exception:  # one broken listener must not stop the others
-                log.exception("listener %r failed on events up to %s", listener, applied[-1][0].seq)
+                log.exception("listener %r failed on events up to %s", listener, self.announced)
         if self._waiters:
             self._wake()
 
     def recent_after(self, after: Seq) -> list[Recent] | None:
-        """Events after `after` from memory, or None when memory no longer reaches back."""
-        if after >= self.seq:
+        """Announced events after `after` from memory, or None when memory no longer
+        reaches back."""
+        if after >= self.announced:
             return []
         if not self.recent or self.recent[0].seq > after + 1:
             return None
         start = after + 1 - self.recent[0].seq
-        return [self.recent[i] for i in range(start, len(self.recent))]
+        end = len(self.recent) - (self.seq - self.announced)
+        return [self.recent[i] for i in range(start, end)]
 
     async def wait_for(self, seq: Seq) -> None:
-        """Until the projection has reached seq."""
-        if self.seq >= seq:
+        """Until the listeners have been given seq."""
+        if self.announced >= seq:
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((seq, future))
@@ -119,7 +137,7 @@ class Feed:
     def _wake(self) -> None:
         pending = []
         for seq, future in self._waiters:
-            if seq <= self.seq:
+            if seq <= self.announced:
                 if not future.done():
                     future.set_result(None)
             else:

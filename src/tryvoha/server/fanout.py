@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -27,7 +27,8 @@ from tryvoha.store.base import Store
 log = logging.getLogger(__name__)
 
 SLOW_BYTES = 1 << 20  # unsent bytes a subscriber may lag before it is dropped
-HEARTBEAT_SECONDS = 15.0
+HEARTBEAT_SECONDS = 15.0  # every subscriber hears something at least this often
+HEARTBEAT_SLICES = 15
 CATCH_UP_PAGE = 1000
 SETTLE_SECONDS = 2.0
 
@@ -149,9 +150,9 @@ class Fanout:
             if data:
                 self._write_all(group, data)
 
-    def _write_all(self, group: Group, data: bytes) -> None:
+    def _write_all(self, group: Group, data: bytes, members: Iterable[Sink] | None = None) -> None:
         slow: list[Sink] = []
-        for sink in group.members:
+        for sink in group.members if members is None else members:
             sink.write(data)
             if sink.get_write_buffer_size() > SLOW_BYTES:
                 slow.append(sink)
@@ -161,17 +162,27 @@ class Fanout:
             sink.close()
 
     async def _beat(self) -> None:
+        tick = 0
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            self.heartbeat()
+            await asyncio.sleep(HEARTBEAT_SECONDS / HEARTBEAT_SLICES)
+            self.heartbeat(tick % HEARTBEAT_SLICES, HEARTBEAT_SLICES)
+            tick += 1
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, part: int = 0, parts: int = 1) -> None:
         """A comment to every SSE subscriber, a ping to every WebSocket: silence then means
-        a dead connection, to clients and to the proxies between."""
+        a dead connection, to clients and to the proxies between. Spread over the interval
+        (each subscriber in the same slice every time) so a heartbeat never costs as much
+        as a nationwide declare arriving at the same moment."""
         for group in list(self._groups.values()):
             beat = HEARTBEATS.get(group.kind)
-            if beat is not None:
+            if beat is None:
+                continue
+            if parts == 1:
                 self._write_all(group, beat)
+            else:
+                self._write_all(
+                    group, beat, [s for s in group.members if (id(s) >> 4) % parts == part]
+                )
 
     # -- subscribing ----------------------------------------------------------
 
@@ -182,7 +193,7 @@ class Fanout:
         if sink.is_closing():
             return True  # gone while it waited: nothing to join
         if after is not None:
-            if after > self.feed.seq:
+            if after > self.feed.announced:
                 return False
             recent = self.feed.recent_after(after)
             if recent is None:
@@ -205,8 +216,10 @@ class Fanout:
         sink must already be draining it: a long catch-up waits for the sink to empty."""
         while not self.join(sink, kind, flt, after):
             assert after is not None
-            if after > self.feed.seq:
-                await self.settle(after)
+            if after > self.feed.announced:
+                if not await self.settle(after):
+                    sink.close()  # ahead of the log after all (the caller checked): resume anew
+                    return
                 continue
             reached = await self._catch_up_from_store(sink, kind, flt, after)
             if sink.is_closing() or reached == after:
@@ -219,7 +232,7 @@ class Fanout:
         """Whether the log reaches `after`, having waited (briefly) for this process to
         reach it too: a client that saw seq N on one serving process may reconnect to
         another that is a few milliseconds behind. False: the seq is ahead of the log."""
-        if after <= self.feed.seq:
+        if after <= self.feed.announced:
             return True
         if await self.store.last_seq() < after:
             return False
@@ -227,6 +240,7 @@ class Fanout:
             await asyncio.wait_for(self.feed.wait_for(after), SETTLE_SECONDS)
         except TimeoutError:
             await self.catch_up()  # the bus is late: read the store ourselves
+            await asyncio.wait_for(self.feed.wait_for(after), SETTLE_SECONDS)
         return True
 
     async def _catch_up_from_store(self, sink: Sink, kind: Kind, flt: Filter, after: Seq) -> Seq:
@@ -239,7 +253,7 @@ class Fanout:
             for raw in raws:
                 data = orjson.loads(raw)
                 seq = Seq(data["seq"])
-                if seq > self.feed.seq:
+                if seq > self.feed.announced:
                     return after
                 if flt.matches(
                     self.tree, RegionId(data["alert"]["region_id"]), is_historical(data["issuer"])

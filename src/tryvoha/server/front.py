@@ -343,7 +343,7 @@ class FrontProtocol(asyncio.Protocol):
     def _ws_join(self, services: Services, after: Seq | None, flt: Filter) -> None:
         transport = self.transport
         assert transport is not None
-        transport.write(ws_text_frame(hello_message(services.engine.seq)))
+        transport.write(ws_text_frame(hello_message(services.fanout.feed.announced)))
         if not services.fanout.join(transport, Kind.WS, flt, after):
             task = self.loop.create_task(services.fanout.subscribe(transport, Kind.WS, flt, after))
             task.add_done_callback(_log_failure)

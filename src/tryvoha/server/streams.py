@@ -83,7 +83,7 @@ async def resume(fanout: Fanout, after: Seq | None) -> tuple[Seq | None, dict[st
     and gets everything from here on."""
     if after is None or await fanout.settle(after):
         return after, None
-    return None, {"seq": fanout.feed.seq, "reason": "seq ahead of the log"}
+    return None, {"seq": fanout.feed.announced, "reason": "seq ahead of the log"}
 
 
 def stream_filter(fanout: Fanout, regions: list[str], history: bool) -> Filter:
@@ -240,7 +240,7 @@ async def websocket(ws: WebSocket) -> None:
     if resync is not None:
         await ws.send_text(resync_message(resync).decode())
     sink = BufferSink()
-    seq = fanout.feed.seq
+    seq = fanout.feed.announced
     catching_up = start(fanout, sink, Kind.JSON, flt, after)  # nothing can slip in before the hello
     await ws.send_text(hello_message(seq).decode())
     gone = False
