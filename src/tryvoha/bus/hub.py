@@ -114,33 +114,33 @@ class Hub:
 
     def heard(self, raws: Sequence[bytes]) -> None:
         """A serving process committed these events."""
+        if not self._relay(raws):
+            self.spawn(self.advance())  # something came before them: the store has it
+
+    def _relay(self, raws: Sequence[bytes]) -> bool:
+        """Relay the events that follow the hub's seq, in order, to every process; skip
+        those relayed already. False when one is missing before some of them."""
         relay: list[bytes] = []
+        complete = True
         for raw in raws:
             seq = _seq(raw)
+            if seq > self.seq + 1:
+                complete = False
+                break
             if seq == self.seq + 1:
                 self.seq = Seq(seq)
                 relay.append(raw)
-            elif seq > self.seq + 1:
-                self.spawn(self.advance())  # something came before it: the store has it
-                break
-        self._relay(relay)
-
-    def _relay(self, raws: list[bytes]) -> None:
-        for edge in list(self.edges):
-            edge.send(raws)
+        if relay:
+            for edge in list(self.edges):
+                edge.send(relay)
+        return complete
 
     async def advance(self) -> None:
         """Relay whatever the store has after the hub's seq."""
         async with self._lock:
             while True:
                 raws = await self.store.read_events(self.seq, PAGE)
-                relay: list[bytes] = []
-                for raw in raws:
-                    seq = _seq(raw)
-                    if seq == self.seq + 1:
-                        self.seq = Seq(seq)
-                        relay.append(raw)
-                self._relay(relay)
+                self._relay(raws)
                 if len(raws) < PAGE:
                     return
 
