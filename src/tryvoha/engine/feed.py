@@ -70,9 +70,10 @@ class Feed:
         )
 
     def ingest(self, items: Sequence[tuple[Event, bytes]]) -> int:
-        """Apply committed events in order and tell the listeners, once per batch (a
-        nationwide declare is one write per subscriber, not 27). Events seen already are
-        skipped; how many were new."""
+        """Apply committed events in order and have them announced on the next turn of
+        the loop, with whatever else arrives meanwhile, as one batch (a nationwide
+        declare is one write per subscriber, not 27). Events seen already are skipped;
+        how many were new."""
         applied: list[tuple[Event, bytes]] = []
         try:
             for event, raw in items:
