@@ -153,7 +153,6 @@ async def _supervise(settings: Settings, hub_path: Path) -> bool:
         return process
 
     processes = [start(i) for i in range(settings.workers)]
-    started = False
     try:
         waiting = set(range(settings.workers))
         while waiting and not stop.is_set():
@@ -164,7 +163,6 @@ async def _supervise(settings: Settings, hub_path: Path) -> bool:
                 return False
         if stop.is_set():
             return True
-        started = True
         announce(settings.host, settings.port)
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -188,4 +186,3 @@ async def _supervise(settings: Settings, hub_path: Path) -> bool:
         ready.join_thread()
         await hub.close()
         await store.close()
-        _ = started
