@@ -28,11 +28,13 @@ from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.protocol.sse import LAST_CHUNK, RETRY, WS_GOING_AWAY, chunk, ws_text_frame
 from tryvoha.server.fanout import Filter, Kind
+from tryvoha.server.problems import Problem
 from tryvoha.server.services import Services
 from tryvoha.server.streams import (
     HelloError,
     error_message,
     hello_message,
+    last_event_id,
     read_hello,
     resume,
     resync_message,
@@ -237,11 +239,11 @@ class FrontProtocol(asyncio.Protocol):
                     return False
         except UnicodeDecodeError:
             return False
-        last_event_id = self.headers.get(b"last-event-id")
-        if last_event_id is not None:
-            if not last_event_id.strip().isdigit():
-                return False
-            after = Seq(int(last_event_id))
+        header = self.headers.get(b"last-event-id")
+        try:
+            after = last_event_id(None if header is None else header.decode("latin-1"), after)
+        except Problem:
+            return False  # the app answers with the problem
         if after is not None and after > services.engine.seq:
             return False  # the resync answer comes from the app
         transport = self.transport
