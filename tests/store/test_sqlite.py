@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,7 +13,7 @@ from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, ThreatType
 from tryvoha.domain.events import Event, EventType, PendingEvent, Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
-from tryvoha.store import StoreError, open_store
+from tryvoha.store import StoreError, open_store, sqlite_log
 from tryvoha.store.base import HistoryQuery, IdempotencyRecord
 from tryvoha.store.sqlite import SqliteStore
 
@@ -58,10 +59,95 @@ async def test_the_log_is_durable_wal_and_append_only(store: SqliteStore) -> Non
     assert await store.last_seq() == 1
 
 
-async def test_write_connection_uses_synchronous_full(store: SqliteStore) -> None:
-    # synchronous is per connection: ask the writer's own connection
+async def test_write_connections_use_synchronous_full(store: SqliteStore) -> None:
+    # synchronous is per connection: ask the writer thread's and the engine's own
     level = await store._write(lambda: store._w.execute("PRAGMA synchronous").fetchone()[0])
     assert level == 2  # FULL
+    assert store._log is not None
+    assert store._log.conn.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
+def hold_the_lock(store: SqliteStore) -> sqlite3.Connection:
+    """Another connection (another process, an import) holding the log's write lock."""
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    return other
+
+
+async def test_an_engine_write_waits_for_the_lock_while_the_loop_serves(
+    store: SqliteStore,
+) -> None:
+    other = hold_the_lock(store)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    begun = asyncio.create_task(store.begin_write(Seq(0)))
+    await asyncio.sleep(0.1)
+    assert not begun.done()
+    assert ticks > 10  # the wait is a sleep on the loop, not inside SQLite
+    other.execute("INSERT INTO events VALUES (1, 'alert.declared', 0, 'a', 'r', 'x', x'7b7d')")
+    other.execute("COMMIT")
+    tx = await asyncio.wait_for(begun, 5)
+    ticker.cancel()
+    assert tx.tail == [b"{}"]  # what the other connection committed meanwhile
+    await tx.commit([Event(Seq(2), EventType.DECLARED, T0, "test", alert(2))], None)
+    assert await store.last_seq() == 2
+    other.close()
+
+
+async def test_a_lock_held_too_long_is_a_clear_error_and_leaves_nothing_open(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_log, "LOCK_WAIT_SECONDS", 0.05)
+    other = hold_the_lock(store)
+    with pytest.raises(StoreError, match="locked"):
+        await store.begin_write(Seq(0))
+    cancelled = asyncio.create_task(store.begin_write(Seq(0)))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    other.rollback()
+    other.close()
+    assert store._log is not None and not store._log.conn.in_transaction
+    tx = await store.begin_write(Seq(0))
+    await tx.commit([Event(Seq(1), EventType.DECLARED, T0, "test", alert(1))], None)
+    assert await store.last_seq() == 1
+
+
+async def test_checkpoints_run_off_the_write_path(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert store._log is not None
+    assert store._log.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    monkeypatch.setattr(sqlite_log, "CHECKPOINT_EVERY", 5)
+    await store._write(store._checkpoint_now)  # the schema, into the database file
+
+    def in_the_database_file() -> int:
+        # immutable=1 reads the database file alone, not the WAL: what was checkpointed
+        ro = sqlite3.connect(f"file:{store.path}?immutable=1", uri=True)
+        try:
+            return int(ro.execute("SELECT count(*) FROM events").fetchone()[0])
+        finally:
+            ro.close()
+
+    for n in range(1, 5):
+        tx = await store.begin_write(Seq(n - 1))
+        await tx.commit([Event(Seq(n), EventType.DECLARED, T0, "test", alert(n))], None)
+    assert in_the_database_file() == 0  # no checkpoint at these commits
+    tx = await store.begin_write(Seq(4))
+    await tx.commit([Event(Seq(5), EventType.DECLARED, T0, "test", alert(5))], None)
+    for _ in range(500):
+        if in_the_database_file() == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert in_the_database_file() == 5  # the writer thread checkpointed
 
 
 async def test_a_gap_or_a_duplicate_seq_is_refused(store: SqliteStore) -> None:

@@ -1,8 +1,10 @@
 """The embedded store: one SQLite file in WAL mode with synchronous=FULL.
 
-One writer thread owns the write connection (datasette's pattern); reads run on a small
-pool of threads, each with its own connection. A write holds SQLite's lock from
-BEGIN IMMEDIATE to COMMIT, so several processes may write the same file safely.
+The engine's writes run on the event loop's thread, on a connection of their own
+(sqlite_log). Every other write (imports, snapshots, tokens, checkpoints) goes to one
+writer thread with its own connection (datasette's pattern); reads run on a small pool of
+threads, each with its own connection. A write holds SQLite's lock from BEGIN IMMEDIATE
+to COMMIT, so these connections, and several processes, may write the same file safely.
 """
 
 from __future__ import annotations
@@ -12,33 +14,30 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
 
 from tryvoha.domain.alerts import Alert, ThreatType
-from tryvoha.domain.events import Event, PendingEvent, Seq
+from tryvoha.domain.events import PendingEvent, Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_from_json
 from tryvoha.store.base import (
     AuditEntry,
-    Committed,
     HistoryPage,
     HistoryQuery,
-    IdempotencyRecord,
     StoreError,
     TokenExistsError,
     TokenRecord,
 )
+from tryvoha.store.sqlite_log import LogTransaction, LogWriter
 from tryvoha.store.sqlite_rows import (
     alert_filter,
     history,
     insert_audit,
     insert_events,
-    insert_idempotency,
     last_seq,
     number,
     token_row,
@@ -55,29 +54,6 @@ from tryvoha.store.sqlite_schema import (
 T = TypeVar("T")
 
 
-@dataclass
-class _SqliteWrite:
-    store: SqliteStore
-    tail: Sequence[bytes]
-    prior_answer: IdempotencyRecord | None
-    principal_active: bool
-    done: bool = field(default=False)
-
-    async def commit(
-        self,
-        events: Sequence[Event],
-        remember: IdempotencyRecord | None,
-        audit: Sequence[AuditEntry] = (),
-    ) -> list[Committed]:
-        self.done = True
-        return await self.store._write(self.store._commit, events, remember, audit)
-
-    async def rollback(self) -> None:
-        if not self.done:
-            self.done = True
-            await self.store._write(self.store._rollback)
-
-
 class SqliteStore:
     def __init__(self, url: str, read_threads: int = 2) -> None:
         self.url = url
@@ -86,6 +62,7 @@ class SqliteStore:
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
         self._wconn: sqlite3.Connection | None = None
+        self._log: LogWriter | None = None
         self._read_conns: list[sqlite3.Connection] = []
         self.epoch = ""
 
@@ -125,8 +102,13 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreError(f"cannot open {self.path}: {e}") from None
         self._wconn = conn
+        self._log = LogWriter(self.path, self._checkpoint)
 
     async def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
         def _close() -> None:
             if self._wconn is not None:
                 self._wconn.close()
@@ -164,71 +146,18 @@ class SqliteStore:
 
     async def begin_write(
         self, after: Seq, principal: str | None = None, idempotency_key: str | None = None
-    ) -> _SqliteWrite:
-        begun = asyncio.get_running_loop().run_in_executor(
-            self._writer, self._begin, after, principal, idempotency_key
-        )
-        try:
-            tail, prior, active = await asyncio.shield(begun)
-        except asyncio.CancelledError:
-            # the thread may still take the lock: give it back once it has
-            begun.add_done_callback(lambda _: self._writer.submit(self._rollback))
-            raise
-        return _SqliteWrite(self, tail, prior, active)
+    ) -> LogTransaction:
+        if self._log is None:
+            raise StoreError("the store is not open")
+        return await self._log.begin(after, principal, idempotency_key)
 
-    def _begin(
-        self, after: Seq, principal: str | None, key: str | None
-    ) -> tuple[list[bytes], IdempotencyRecord | None, bool]:
-        conn = self._w
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            tail = [
-                r[0]
-                for r in conn.execute(
-                    "SELECT payload FROM events WHERE seq > ? ORDER BY seq", (after,)
-                )
-            ]
-            prior = None
-            active = False
-            if principal is not None:
-                token = conn.execute(
-                    "SELECT revoked_ms FROM tokens WHERE name = ?", (principal,)
-                ).fetchone()
-                active = token is not None and token[0] is None
-            if key is not None and principal is not None:
-                row = conn.execute(
-                    "SELECT fingerprint, status, body FROM idempotency WHERE principal = ? AND key = ?",
-                    (principal, key),
-                ).fetchone()
-                if row is not None:
-                    prior = IdempotencyRecord(principal, key, row[0], row[1], bytes(row[2]))
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return tail, prior, active
+    def _checkpoint(self) -> None:
+        """Copy the WAL into the database, off the loop (see sqlite_log)."""
+        self._writer.submit(self._checkpoint_now)
 
-    def _commit(
-        self,
-        events: Sequence[Event],
-        remember: IdempotencyRecord | None,
-        audit: Sequence[AuditEntry],
-    ) -> list[Committed]:
-        conn = self._w
-        try:
-            committed = insert_events(conn, events)
-            if remember is not None:
-                insert_idempotency(conn, remember, now_ms())
-            insert_audit(conn, audit)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return committed
-
-    def _rollback(self) -> None:
-        if self._w.in_transaction:
-            self._w.execute("ROLLBACK")
+    def _checkpoint_now(self) -> None:
+        if self._wconn is not None:
+            self._wconn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def append_batch(self, events: Sequence[PendingEvent]) -> Seq:
         def _batch() -> Seq:
