@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import time
 
 import httpx
 import orjson
@@ -151,3 +152,40 @@ def test_empty_lines_between_pipelined_requests_do_not_repeat_an_answer(
     )
     answer = raw_exchange(server.port, requests, b"never")
     assert re.findall(rb"HTTP/1\.1 (\d{3})", answer) == [b"200", b"200", b"422"]
+
+
+def test_a_poller_repeating_the_same_bytes_gets_fresh_answers(
+    server: ServerProcess, store_url: str
+) -> None:
+    """Hot GETs are remembered by their bytes (the parser is skipped for the same bytes
+    again); what is remembered is the request, never the answer."""
+    token = make_token(store_url, "t", ["UA"])
+    etag = httpx.get(f"{server.url}/api/v1/alerts/active").headers["etag"]
+    poll = f"GET /api/v1/alerts/active HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout(10)) as sock:
+
+        def ask() -> tuple[int, dict[str, str], bytes]:
+            sock.sendall(poll.encode())
+            got = b""
+            while b"\r\n\r\n" not in got:
+                got += sock.recv(65536)
+            head, _, body = got.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+            while len(body) < int(headers.get("content-length", "0")):
+                body += sock.recv(65536)
+            return int(lines[0].split()[1]), headers, body
+
+        first, second = ask(), ask()
+        assert first[0] == second[0] == 304
+        time.sleep(1.1)
+        third = ask()
+        assert third[0] == 304 and third[1]["date"] != first[1]["date"]  # a fresh Date
+        seq = declare(server, token, LVIV)
+        changed = ask()  # the same bytes, now with a stale ETag: the new state
+        assert changed[0] == 200 and changed[1]["etag"] != etag
+        assert orjson.loads(changed[2])["seq"] == seq
+    closing = poll.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1).encode()
+    for _ in range(2):  # remembered with its Connection: close
+        answer = raw_exchange(server.port, closing, b"never")
+        assert answer.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in answer

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from typing import Annotated
@@ -11,22 +10,29 @@ import orjson
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from tryvoha.domain.alerts import AlertId, ThreatType
-from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update
+from tryvoha.domain.alerts import ThreatType
+from tryvoha.domain.commands import Command
 from tryvoha.domain.errors import DomainError
-from tryvoha.domain.regions import RegionId
-from tryvoha.domain.scope import Principal, Role
+from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_to_json, format_time, parse_time
-from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
-from tryvoha.server.problems import CATALOGUE, Problem, from_domain
+from tryvoha.server.models import DeclareIn, UpdateIn
+from tryvoha.server.problems import CATALOGUE, Problem, from_domain, region_in_path
 from tryvoha.server.services import Services
 from tryvoha.server.views import Cached
+from tryvoha.server.writes import (
+    WriteRequest,
+    answer_headers,
+    clear_alert_command,
+    clear_region_command,
+    declare_command,
+    perform,
+    update_command,
+)
 from tryvoha.store.base import HistoryQuery
 
 router = APIRouter(prefix="/api/v1")
 
 JSON_TYPE = "application/json"
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 def services(request: Request) -> Services:
@@ -45,13 +51,6 @@ def cached_response(cached: Cached, if_none_match: str | None) -> Response:
     if if_none_match is not None and cached.etag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return Response(cached.body, headers=headers, media_type=JSON_TYPE)
-
-
-def _region_or_404(svc: Services, region_id: str) -> RegionId:
-    try:
-        return svc.tree.get(region_id).id
-    except DomainError as e:
-        raise from_domain(e, in_path=True) from None
 
 
 def _time_param(name: str, value: str | None) -> datetime | None:
@@ -79,7 +78,7 @@ async def list_regions(
 @router.get("/regions/{region_id}", summary="One region with its effective state and active alerts")
 async def get_region(request: Request, region_id: str) -> Response:
     svc = services(request)
-    rid = _region_or_404(svc, region_id)
+    rid = region_in_path(svc.tree, region_id)
     region = svc.tree.get(rid)
     active = [a for a in svc.engine.projection.active() if svc.tree.related(a.region_id, rid)]
     return json_response(
@@ -242,23 +241,16 @@ async def audit(
 async def _write(
     request: Request, command: Command, authorization: str | None, idempotency_key: str | None
 ) -> Response:
-    svc = services(request)
-    principal: Principal = await svc.authenticate(authorization)
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-        raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
-    fingerprint = hashlib.sha256(
-        b"%s %s\n%s"
-        % (
-            request.method.encode(),
-            str(request.url.path).encode() + b"?" + request.url.query.encode(),
-            await request.body(),
-        )
-    ).hexdigest()
-    result = await svc.engine.execute(
-        command, principal, idempotency_key=idempotency_key, fingerprint=fingerprint
+    parts = WriteRequest(
+        request.method,
+        request.url.path,
+        request.url.query,
+        await request.body(),
+        authorization,
+        idempotency_key,
     )
-    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return Response(result.body, result.status, headers=headers, media_type=JSON_TYPE)
+    result = await perform(services(request), command, parts)
+    return Response(result.body, result.status, answer_headers(result), media_type=JSON_TYPE)
 
 
 @router.post(
@@ -270,14 +262,7 @@ async def declare(
     authorization: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
-    command = Declare(
-        regions=tuple(RegionId(r) for r in body.regions),
-        threat=body.threat,
-        level=body.level,
-        threats=threat_specs(body.threats),
-        message=body.message.domain() if body.message else None,
-    )
-    return await _write(request, command, authorization, idempotency_key)
+    return await _write(request, declare_command(body), authorization, idempotency_key)
 
 
 @router.patch("/alerts/{alert_id}", summary="Change an active alert's level, threats or message")
@@ -288,15 +273,7 @@ async def update(
     authorization: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
-    fields = body.model_fields_set
-    command = Update(
-        alert_id=AlertId(alert_id),
-        level=body.level,
-        threats=threat_specs(body.threats) if body.threats is not None else None,
-        message=body.message.domain() if body.message else None,
-        clear_message="message" in fields and body.message is None,
-    )
-    return await _write(request, command, authorization, idempotency_key)
+    return await _write(request, update_command(alert_id, body), authorization, idempotency_key)
 
 
 @router.post("/alerts/{alert_id}/clear", summary="Clear one alert")
@@ -306,7 +283,7 @@ async def clear_alert(
     authorization: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
-    return await _write(request, ClearAlert(AlertId(alert_id)), authorization, idempotency_key)
+    return await _write(request, clear_alert_command(alert_id), authorization, idempotency_key)
 
 
 @router.post(
@@ -320,5 +297,5 @@ async def clear_region(
     authorization: Annotated[str | None, Header()] = None,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
-    rid = _region_or_404(services(request), region_id)
-    return await _write(request, ClearRegion(rid, threat), authorization, idempotency_key)
+    command = clear_region_command(services(request), region_id, threat)
+    return await _write(request, command, authorization, idempotency_key)

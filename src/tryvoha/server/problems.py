@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -19,6 +20,7 @@ from tryvoha.domain.errors import (
     UnknownAlertError,
     UnknownRegionError,
 )
+from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.engine.auth import AuthError
 from tryvoha.engine.engine import IdempotencyKeyReusedError
 
@@ -92,6 +94,14 @@ def from_domain(error: DomainError, *, in_path: bool = False) -> Problem:
     return Problem("invalid_body", error.detail, 422)
 
 
+def region_in_path(tree: RegionTree, region_id: str) -> RegionId:
+    """The region a URL names; a 404 problem when it names none."""
+    try:
+        return tree.get(region_id).id
+    except DomainError as e:
+        raise from_domain(e, in_path=True) from None
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
@@ -114,25 +124,38 @@ def validation_problem(exc: RequestValidationError) -> Problem:
     return Problem(code, summary, errors=described)
 
 
+ANSWERED = (Problem, DomainError, AuthError)  # the errors a request is answered with
+
+
+def as_problem(exc: Problem | DomainError | AuthError) -> Problem:
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, AuthError):
+        return Problem("unauthorized", exc.detail)
+    return from_domain(exc)
+
+
+def crash_problem(path: str) -> Problem:
+    """Any other error: logged with its traceback; the client hears only this."""
+    logging.getLogger("tryvoha.server").exception("unhandled error on %s", path)
+    return Problem("internal_error", "the server failed on this request; it was logged")
+
+
 def install(app: FastAPI) -> None:
     """Map every error to problem+json; no traceback reaches a client."""
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> Response:
-        return problem_response(exc, request.url.path)
+    async def _answered(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ANSWERED)
+        return problem_response(as_problem(exc), request.url.path)
 
-    @app.exception_handler(DomainError)
-    async def _domain(request: Request, exc: DomainError) -> Response:
-        return problem_response(from_domain(exc), request.url.path)
-
-    @app.exception_handler(AuthError)
-    async def _auth(request: Request, exc: AuthError) -> Response:
-        return problem_response(Problem("unauthorized", exc.detail), request.url.path)
+    for kind in ANSWERED:
+        app.add_exception_handler(kind, _answered)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         content_type = request.headers.get("content-type", "")
-        if request.method in ("POST", "PATCH") and "json" not in content_type.lower():
+        about_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+        if about_body and "json" not in content_type.lower():
             shown = content_type or "none"
             detail = f"send the body as JSON with Content-Type: application/json (got {shown})"
             return problem_response(Problem("unsupported_media_type", detail), request.url.path)
@@ -150,10 +173,4 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> Response:
-        import logging
-
-        logging.getLogger("tryvoha.server").exception("unhandled error on %s", request.url.path)
-        return problem_response(
-            Problem("internal_error", "the server failed on this request; it was logged"),
-            request.url.path,
-        )
+        return problem_response(crash_problem(request.url.path), request.url.path)

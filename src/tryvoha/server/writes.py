@@ -1,0 +1,88 @@
+"""The writes issuers make, from a request's parts to the engine's answer.
+
+One implementation, reached two ways: the API's routes (any ASGI server, and every
+unusual request) and the HTTP front (the common case, without the ASGI stack). Both
+build the command with the functions here and carry it out with `perform`, so a write,
+its fingerprint and its answer are the same whichever way it came.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from tryvoha.domain.alerts import AlertId, ThreatType
+from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update
+from tryvoha.domain.regions import RegionId
+from tryvoha.domain.scope import Principal
+from tryvoha.engine.engine import WriteResult
+from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
+from tryvoha.server.problems import Problem, region_in_path
+from tryvoha.server.services import Services
+
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """What a write takes from its HTTP request (path and query as sent, undecoded)."""
+
+    method: str
+    path: str
+    query: str
+    body: bytes
+    authorization: str | None
+    idempotency_key: str | None
+
+    def fingerprint(self) -> str:
+        """What a retry with the same Idempotency-Key must repeat exactly."""
+        return hashlib.sha256(
+            b"%s %s?%s\n%s"
+            % (self.method.encode(), self.path.encode(), self.query.encode(), self.body)
+        ).hexdigest()
+
+
+def declare_command(body: DeclareIn) -> Declare:
+    return Declare(
+        regions=tuple(RegionId(r) for r in body.regions),
+        threat=body.threat,
+        level=body.level,
+        threats=threat_specs(body.threats),
+        message=body.message.domain() if body.message else None,
+    )
+
+
+def update_command(alert_id: str, body: UpdateIn) -> Update:
+    fields = body.model_fields_set
+    return Update(
+        alert_id=AlertId(alert_id),
+        level=body.level,
+        threats=threat_specs(body.threats) if body.threats is not None else None,
+        message=body.message.domain() if body.message else None,
+        clear_message="message" in fields and body.message is None,
+    )
+
+
+def clear_alert_command(alert_id: str) -> ClearAlert:
+    return ClearAlert(AlertId(alert_id))
+
+
+def clear_region_command(svc: Services, region_id: str, threat: ThreatType | None) -> ClearRegion:
+    return ClearRegion(region_in_path(svc.tree, region_id), threat)
+
+
+async def perform(svc: Services, command: Command, request: WriteRequest) -> WriteResult:
+    """Authenticate, check the key, and carry out the command; raises AuthError, Problem
+    or a DomainError for the caller to answer as problem+json."""
+    principal: Principal = await svc.authenticate(request.authorization)
+    key = request.idempotency_key
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
+    return await svc.engine.execute(
+        command, principal, idempotency_key=key, fingerprint=request.fingerprint()
+    )
+
+
+def answer_headers(result: WriteResult) -> dict[str, str] | None:
+    return {"Idempotent-Replayed": "true"} if result.replayed else None
