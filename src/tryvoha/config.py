@@ -23,7 +23,7 @@ HELP: dict[str, str] = {
     "host": "address to listen on",
     "port": "TCP port to listen on (0 picks a free one)",
     "store": "where the event log lives: sqlite:///path/to/file.db",
-    "workers": "serving processes on this box; several share one event stream (see docs/self-host.md)",
+    "workers": "serving processes on this box, or auto (one per core); several share one event stream (see docs/self-host.md)",
     "max_body_bytes": "largest request body accepted; larger gets 413",
     "log_level": "debug, info, warning or error",
     "access_log": "log every request",

@@ -123,4 +123,6 @@ def test_serve_refuses_a_bad_store_or_busy_port_with_one_line(
     )
     busy = tryvoha("serve", "--port", str(server.port), "--store", f"sqlite:///{tmp_path / 'b.db'}")
     assert_one_line_error(busy, "cannot listen")
+    for bad in ("0", "65", "many"):
+        assert_one_line_error(tryvoha("serve", "--port", "0", "--workers", bad), "--workers")
     assert time.monotonic() - started < timeout(30)

@@ -139,10 +139,14 @@ def test_subscribers_on_every_process_get_every_event_through_a_kill(
 def test_killing_the_supervisor_takes_the_serving_processes_with_it(
     tmp_path: Path, store_url: str
 ) -> None:
-    server = ServerProcess(store_url, ["--workers", "2"], cwd=tmp_path)
+    # auto: one process per core (two at least here, so that there is a supervisor)
+    workers = "auto" if (os.cpu_count() or 1) >= 2 else "2"
+    server = ServerProcess(store_url, ["--workers", workers], cwd=tmp_path)
     server.start()
     assert server.proc is not None
     serving = children(server.proc.pid)
+    tracker = [p for p in serving if b"resource_tracker" in Path(f"/proc/{p}/cmdline").read_bytes()]
+    assert len(serving) - len(tracker) == max(2, min(64, os.cpu_count() or 1))
     server.kill()
     deadline = time.monotonic() + timeout(10)
     while time.monotonic() < deadline and any(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 
 import typer
@@ -13,14 +14,15 @@ from tryvoha.config import HELP, Settings, env_name
 from tryvoha.store import StoreError, open_store
 
 DEFAULTS = Settings()
+MAX_WORKERS = 64
 
 
 def serve(
     host: str = typer.Option(DEFAULTS.host, envvar=env_name("host"), help=HELP["host"]),
     port: int = typer.Option(DEFAULTS.port, envvar=env_name("port"), help=HELP["port"]),
     store: str = typer.Option(DEFAULTS.store, envvar=env_name("store"), help=HELP["store"]),
-    workers: int = typer.Option(
-        DEFAULTS.workers, envvar=env_name("workers"), min=1, max=64, help=HELP["workers"]
+    workers: str = typer.Option(
+        str(DEFAULTS.workers), envvar=env_name("workers"), help=HELP["workers"]
     ),
     max_body_bytes: int = typer.Option(
         DEFAULTS.max_body_bytes,
@@ -40,19 +42,29 @@ def serve(
 
     if log_level not in ("debug", "info", "warning", "error"):
         fail(f"--log-level: '{log_level}' is not one of debug, info, warning, error")
-    settings = Settings(host, port, store, workers, max_body_bytes, log_level, access_log)
+    processes = worker_count(workers)
+    settings = Settings(host, port, store, processes, max_body_bytes, log_level, access_log)
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(check_store(settings.store))
     try:
-        started = serve_one(settings) if workers == 1 else serve_many(settings)
+        started = serve_one(settings) if processes == 1 else serve_many(settings)
     except OSError as e:
         fail(f"cannot listen on {host}:{port}: {e.strerror}")
     except KeyboardInterrupt:
         return
     if not started:
         raise typer.Exit(1)
+
+
+def worker_count(text: str) -> int:
+    """--workers: a number of processes, or auto for one per core."""
+    if text.strip().lower() == "auto":
+        return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        fail(f"--workers: '{text}' is not a number from 1 to {MAX_WORKERS}, or auto")
+    return int(text)
 
 
 async def check_store(url: str) -> None:
