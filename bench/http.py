@@ -5,6 +5,7 @@ to the socket, so the latency it reports has no client library in it."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass
 from typing import Any, Self
@@ -121,3 +122,43 @@ class Http:
                 raise HttpError("connection closed inside a chunked body")
             parts.append(decoder.feed(chunk))
         return b"".join(parts)
+
+
+class BlockingHttp:
+    """The lightest client for one request at a time: a blocking socket, no event loop
+    on the client's side of the measured time (Content-Length answers only)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT_SECONDS)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, body: bytes = b""
+    ) -> Reply:
+        data = request(method, path, self.host, headers or {}, body)
+        sent_ns = time.monotonic_ns()
+        self.sock.sendall(data)
+        parsed = split_head(self.buf)
+        while parsed is None:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise HttpError("connection closed before the answer")
+            self.buf += chunk
+            parsed = split_head(self.buf)
+        head, rest = parsed
+        length = 0 if head.status in (204, 304) else int(head.headers.get("content-length", -1))
+        if length < 0:
+            raise HttpError("an answer without Content-Length")
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise HttpError("connection closed inside a body")
+            rest += chunk
+        done_ns = time.monotonic_ns()
+        self.buf = rest[length:]
+        return Reply(head.status, head.headers, rest[:length], sent_ns, done_ns)

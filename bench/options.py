@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,6 @@ class Options:
         return max(1, math.ceil(n / SUBSCRIBERS_PER_SERVER_PROCESS))
 
     def tryvoha_workers_for_requests(self) -> int:
-        """For polling and writes: --workers as given, else `tryvoha serve`'s default (1;
-        on 2 cores a second process only competes with wrk: measured slower)."""
-        return self.workers if self.workers is not None else 1
+        """For polling and writes: --workers as given, else what the docs tell users to
+        run in production, `--workers auto`: one process per core."""
+        return self.workers if self.workers is not None else max(1, os.cpu_count() or 1)

@@ -302,7 +302,8 @@ def writes_table(writes: Writes) -> Table:
         f"vs bare sqlite3 INSERT + COMMIT (WAL, synchronous=FULL) on {writes.filesystem}",
         title_justify="left",
     )
-    for col in ("", TRYVOHA + " declare", TRYVOHA + " clear", "bare SQLite", "ratio", "target"):
+    columns = ("", TRYVOHA + " declare", TRYVOHA + " clear", "no-op round trip", "bare SQLite")
+    for col in (*columns, "ratio", "target"):
         table.add_column(col, justify="left" if col in ("", "target") else "right")
     for key in ("p50", "p99", "max"):
         a = writes.declare_ms.get(key)
@@ -312,7 +313,13 @@ def writes_table(writes: Writes) -> Table:
         if key == "p99":
             goal = f"{limit_text(WRITES_TARGET, True)} {verdict(None if r is None else r <= WRITES_TARGET)}"
         table.add_row(
-            key, ms_fine(a), ms_fine(writes.clear_ms.get(key)), ms_fine(b), show_ratio(r), goal
+            key,
+            ms_fine(a),
+            ms_fine(writes.clear_ms.get(key)),
+            ms_fine(writes.round_trip_ms.get(key)),
+            ms_fine(b),
+            show_ratio(r),
+            goal,
         )
     return table
 

@@ -6,6 +6,11 @@ A declare is acknowledged only after its event is durably committed (DESIGN.md,
 guarantee 1), so its latency is bounded below by one fsync; the bare insert is that
 bound as Python reaches it. The two are interleaved (declare, insert, clear, insert) so
 that both sample the disk under the same conditions.
+
+A request that does nothing (`GET /api/v1/alerts/active`, answered from memory) is
+interleaved too: its round trip is part of every declare's latency and of none of the
+bare inserts', and shows how much of the difference is loopback and wake-ups.
+The client is a blocking socket, so that no client event loop is in the timings.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from rich.console import Console
 
 from bench import procs
 from bench.fanout import MESSAGE, expect_status
-from bench.http import Http
+from bench.http import BlockingHttp
 from bench.options import Options
 from bench.profile import Profiler
 from bench.servers import HOST, ServerError, Tryvoha
@@ -39,6 +44,7 @@ class Writes:
     declare_ms: dict[str, float] = field(default_factory=dict)
     clear_ms: dict[str, float] = field(default_factory=dict)
     bare_sqlite_ms: dict[str, float] = field(default_factory=dict)
+    round_trip_ms: dict[str, float] = field(default_factory=dict)
     row_bytes: int = 0
     filesystem: str = ""
     notes: list[str] = field(default_factory=list)
@@ -71,29 +77,37 @@ class BareSqlite:
         self.db.close()
 
 
-async def declare_and_clear(
+def declare_and_clear(
     server: Tryvoha, body: bytes, pairs: int, bare: BareSqlite, writes: Writes
 ) -> None:
-    """Declare, insert, clear, insert, ...; keeps every latency after the warm-up."""
+    """Declare, insert, no-op, clear, insert, ...; keeps every latency after the warm-up."""
     declares: list[float] = []
     clears: list[float] = []
     inserts: list[float] = []
-    async with Http(HOST, server.port) as http:
+    trips: list[float] = []
+    http = BlockingHttp(HOST, server.port)
+    try:
         for i in range(WARM_UP + pairs):
             headers = {**server.auth, "Idempotency-Key": f"bench-declare-{i}"}
-            reply = await http.request("POST", "/api/v1/alerts", headers, body)
+            reply = http.request("POST", "/api/v1/alerts", headers, body)
             expect_status(reply, 201, "declare")
             first = bare.insert(reply.body)  # a row as big as one alert's answer
+            trip = http.request("GET", "/api/v1/alerts/active")
+            expect_status(trip, 200, "GET /api/v1/alerts/active")
             alert_id = reply.json()["alerts"][0]["id"]
             headers = {**server.auth, "Idempotency-Key": f"bench-clear-{i}"}
-            cleared = await http.request("POST", f"/api/v1/alerts/{alert_id}/clear", headers)
+            cleared = http.request("POST", f"/api/v1/alerts/{alert_id}/clear", headers)
             expect_status(cleared, 200, "clear")
             second = bare.insert(reply.body)
             if i >= WARM_UP:
                 declares.append(reply.ms)
                 clears.append(cleared.ms)
+                trips.append(trip.ms)
                 inserts += [first, second]
             writes.row_bytes = len(reply.body)
+    finally:
+        http.close()
+    writes.round_trip_ms = latency_summary(trips, len(trips))
     writes.declare_ms = latency_summary(declares, len(declares))
     writes.clear_ms = latency_summary(clears, len(clears))
     writes.bare_sqlite_ms = latency_summary(inserts, len(inserts))
@@ -131,7 +145,7 @@ async def run_writes(options: Options, console: Console) -> Writes:
             else None
         )
         with profiler or contextlib.nullcontext():
-            await declare_and_clear(server, body, pairs, bare, writes)
+            declare_and_clear(server, body, pairs, bare, writes)  # nothing else runs meanwhile
         if profiler is not None:
             writes.profile = profiler.summary()
     except (ServerError, OSError, TimeoutError) as e:
