@@ -123,7 +123,6 @@ class FrontProtocol(asyncio.Protocol):
         "period",
         "repeated",
         "server_state",
-        "task",
         "timer",
         "transport",
         "url",
@@ -157,7 +156,6 @@ class FrontProtocol(asyncio.Protocol):
         self.body = bytearray()
         self.length = 0  # of the write request being read, head and body
         self.closing = False
-        self.task: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------
 
@@ -347,8 +345,11 @@ class FrontProtocol(asyncio.Protocol):
         assert self.transport is not None
         self.transport.pause_reading()
         keep_alive = parser.should_keep_alive()
-        self.task = self.loop.create_task(self._write(services, command, request, keep_alive))
-        self.task.add_done_callback(_log_failure)
+        task = self.loop.create_task(self._write(services, command, request, keep_alive))
+        task.add_done_callback(_log_failure)
+        # uvicorn's shutdown waits for these, even when the client has gone meanwhile
+        self.server_state.tasks.add(task)
+        task.add_done_callback(self.server_state.tasks.discard)
 
     def _write_command(
         self, services: Services, route: tuple[str, str], query: bytes
