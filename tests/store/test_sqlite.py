@@ -126,8 +126,8 @@ async def test_checkpoints_run_off_the_write_path(
 ) -> None:
     assert store._log is not None
     assert store._log.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    monkeypatch.setattr(sqlite_log, "CHECKPOINT_EVERY", 5)
-    await store._write(store._checkpoint_now)  # the schema, into the database file
+    monkeypatch.setattr(sqlite_log, "MAINTAIN_EVERY", 5)
+    await store._write(store._maintain_now)  # the schema, into the database file
 
     def in_the_database_file() -> int:
         # immutable=1 reads the database file alone, not the WAL: what was checkpointed
@@ -175,6 +175,26 @@ async def test_idempotency_answer_is_stored_with_the_events(store: SqliteStore) 
     other = await store.begin_write(Seq(1), "kyiv", "k1")  # keys are per token
     assert other.prior_answer is None
     await other.rollback()
+
+
+async def test_idempotency_keys_are_forgotten_after_a_day(store: SqliteStore) -> None:
+    tx = await store.begin_write(Seq(0), "lviv", "old")
+    old = IdempotencyRecord("lviv", "old", "fp", 201, b"{}")
+    await tx.commit([Event(Seq(1), EventType.DECLARED, T0, "lviv", alert(1))], old)
+    tx = await store.begin_write(Seq(1), "lviv", "new")
+    new = IdempotencyRecord("lviv", "new", "fp", 201, b"{}")
+    await tx.commit([Event(Seq(2), EventType.DECLARED, T0, "lviv", alert(2))], new)
+    other = sqlite3.connect(store.path, isolation_level=None)
+    day_and_a_bit = (24 * 3600 + 60) * 1000
+    other.execute(
+        "UPDATE idempotency SET created_ms = created_ms - ? WHERE key = 'old'", (day_and_a_bit,)
+    )
+    other.close()
+    await store._write(store._maintain_now)
+    for key, kept in (("old", None), ("new", new)):
+        tx = await store.begin_write(Seq(2), "lviv", key)
+        assert tx.prior_answer == kept
+        await tx.rollback()
 
 
 async def test_history_is_newest_first_and_paged(store: SqliteStore) -> None:

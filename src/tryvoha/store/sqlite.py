@@ -35,6 +35,7 @@ from tryvoha.store.base import (
 from tryvoha.store.sqlite_log import LogTransaction, LogWriter
 from tryvoha.store.sqlite_rows import (
     alert_filter,
+    forget_idempotency,
     history,
     insert_audit,
     insert_events,
@@ -52,6 +53,7 @@ from tryvoha.store.sqlite_schema import (
 )
 
 T = TypeVar("T")
+IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000  # a retry later than a day is a new request
 
 
 class SqliteStore:
@@ -102,7 +104,8 @@ class SqliteStore:
         except sqlite3.Error as e:
             raise StoreError(f"cannot open {self.path}: {e}") from None
         self._wconn = conn
-        self._log = LogWriter(self.path, self._checkpoint)
+        self._log = LogWriter(self.path, self._maintain)
+        self._maintain_now()
 
     async def close(self) -> None:
         if self._log is not None:
@@ -151,13 +154,17 @@ class SqliteStore:
             raise StoreError("the store is not open")
         return await self._log.begin(after, principal, idempotency_key)
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database, off the loop (see sqlite_log)."""
-        self._writer.submit(self._checkpoint_now)
+    def _maintain(self) -> None:
+        """Every so many engine commits, on the writer thread (see sqlite_log)."""
+        self._writer.submit(self._maintain_now)
 
-    def _checkpoint_now(self) -> None:
-        if self._wconn is not None:
-            self._wconn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    def _maintain_now(self) -> None:
+        """Forget idempotency keys past their retention; copy the WAL into the database."""
+        if self._wconn is None:
+            return
+        with transaction(self._wconn) as conn:
+            forget_idempotency(conn, now_ms() - IDEMPOTENCY_RETENTION_MS)
+        self._wconn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def append_batch(self, events: Sequence[PendingEvent]) -> Seq:
         def _batch() -> Seq:

@@ -11,7 +11,7 @@ statements themselves. So the engine's transaction runs here, on its own connect
   the process waits one commit at most (about half a millisecond on an SSD).
 - WAL checkpoints never run at this connection's commits (they copy pages into the
   database and fsync it: milliseconds). The store runs them on its writer thread,
-  every CHECKPOINT_EVERY commits.
+  every MAINTAIN_EVERY commits, with its other upkeep.
 """
 
 from __future__ import annotations
@@ -31,17 +31,17 @@ from tryvoha.store.sqlite_schema import connect, now_ms
 LOCK_WAIT_SECONDS = 30.0  # as long as the other connections' busy_timeout
 FIRST_RETRY_SECONDS = 0.0005
 LAST_RETRY_SECONDS = 0.01
-CHECKPOINT_EVERY = 100  # commits; about as many WAL pages as SQLite's own default
+MAINTAIN_EVERY = 100  # commits; about as many WAL pages as SQLite's own checkpoints
 
 
 class LogWriter:
     """The engine's connection: one transaction at a time (the engine holds its lock)."""
 
-    def __init__(self, path: Path, checkpoint: Callable[[], None]) -> None:
+    def __init__(self, path: Path, maintain: Callable[[], None]) -> None:
         self.conn = connect(path)
         self.conn.execute("PRAGMA busy_timeout=0")
         self.conn.execute("PRAGMA wal_autocheckpoint=0")
-        self._checkpoint = checkpoint
+        self._maintain = maintain
         self._commits = 0
 
     def close(self) -> None:
@@ -110,8 +110,8 @@ class LogWriter:
             self.rollback()
             raise
         self._commits += 1
-        if self._commits % CHECKPOINT_EVERY == 0:
-            self._checkpoint()
+        if self._commits % MAINTAIN_EVERY == 0:
+            self._maintain()
         return committed
 
     def rollback(self) -> None:

@@ -33,6 +33,10 @@ def insert_idempotency(conn: sqlite3.Connection, record: Any, created_ms: int) -
     )
 
 
+def forget_idempotency(conn: sqlite3.Connection, before_ms: int) -> None:
+    conn.execute("DELETE FROM idempotency WHERE created_ms < ?", (before_ms,))
+
+
 def last_seq(conn: sqlite3.Connection) -> Seq:
     return Seq(conn.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()[0])
 

@@ -57,6 +57,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO meta (key, value) VALUES ('epoch', '{epoch}')",
     ),
+    (
+        # idempotency records are forgotten after a retention time, oldest first
+        "CREATE INDEX idempotency_by_age ON idempotency (created_ms)",
+    ),
 )
 
 
