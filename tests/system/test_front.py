@@ -134,6 +134,10 @@ async def test_websocket_hello_errors_filters_and_resync(
         await asyncio.to_thread(declare, server, token, LVIV)
         event = orjson.loads(await asyncio.wait_for(ws.recv(), timeout(10)))
         assert event["seq"] == 2 and event["alert"]["region_id"] == LVIV
+        pong = await ws.ping(b"still there?")  # control frames after the handshake
+        await asyncio.wait_for(pong, timeout(10))
+        await ws.close()
+        assert ws.protocol.close_rcvd is not None and ws.protocol.close_rcvd.code == 1000
     async with websockets.connect(url) as ws:
         await ws.send('{"after": 50}')
         assert orjson.loads(await ws.recv())["type"] == "resync"

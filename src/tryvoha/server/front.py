@@ -29,6 +29,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
+from websockets.protocol import Protocol, Side, State
 from websockets.server import ServerProtocol
 
 from tryvoha.domain.alerts import ThreatType
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 HEAD_SECONDS = 10.0  # to send a request's head
 KEEP_ALIVE_SECONDS = 5.0  # idle between requests
 WS_HELLO_SECONDS = 10.0
+WS_MAX_BYTES = 65_536  # a subscriber's message: its hello, nothing larger
 MAX_HEAD_BYTES = 16_384
 
 JSON_TYPE = "application/json"
@@ -150,7 +152,7 @@ class FrontProtocol(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.activity = 0  # bumped whenever the idle timer is re-armed
         self.period = HEAD_SECONDS
-        self.ws: ServerProtocol | None = None
+        self.ws: Protocol | None = None
         self.repeated = False  # a header came twice: not the common case
         self.write_route: tuple[str, str] | None = None
         self.body = bytearray()
@@ -456,23 +458,25 @@ class FrontProtocol(asyncio.Protocol):
             or b"upgrade" not in connection
         ):
             return False
-        ws = ServerProtocol(max_size=65_536)
+        handshake = ServerProtocol(max_size=WS_MAX_BYTES)
         end = _head_end(self.buffer)
         head, rest = bytes(self.buffer[:end]).lstrip(b"\r\n"), bytes(self.buffer[end:])
-        ws.receive_data(head)
-        events = ws.events_received()
+        handshake.receive_data(head)
+        events = handshake.events_received()
         if len(events) != 1 or not isinstance(events[0], Request):
             return False
-        response = ws.accept(events[0])
-        ws.send_response(response)
-        self.transport.writelines(ws.data_to_send())
+        response = handshake.accept(events[0])
+        handshake.send_response(response)
+        self.transport.writelines(handshake.data_to_send())
         self.server_state.total_requests += 1
         if response.status_code != 101:
             self.transport.close()
             self.mode = Mode.DONE
             return True
         self._stream_mode(Mode.WS_HELLO)
-        self.ws = ws
+        # From here on frames only: websockets' protocol in the OPEN state. The handshake's
+        # protocol keeps the request it parsed for as long as it lives (2.5 KiB a socket).
+        self.ws = Protocol(Side.SERVER, state=State.OPEN, max_size=WS_MAX_BYTES)
         self._arm(WS_HELLO_SECONDS)
         if rest:
             self._ws_received(rest)
@@ -494,7 +498,7 @@ class FrontProtocol(asyncio.Protocol):
         if ws.close_expected():
             transport.close()
 
-    def _ws_hello(self, ws: ServerProtocol, services: Services, data: bytes) -> None:
+    def _ws_hello(self, ws: Protocol, services: Services, data: bytes) -> None:
         """The first message names where to resume and which regions to follow."""
         transport = self.transport
         assert transport is not None
