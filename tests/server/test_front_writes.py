@@ -7,6 +7,7 @@ runs), and uvicorn with its own protocol (the app alone). Every answer is compar
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ async def serve(tmp: Path, with_front: bool) -> AsyncIterator[Served]:
         port=0,
         log_level="warning",
         loop="uvloop",
+        access_log=True,
         **extra,
     )
     server = uvicorn.Server(config)
@@ -257,12 +259,15 @@ async def test_unusual_writes_go_to_the_app_untouched(fronted: Served) -> None:
     for data, status, code in cases:
         (answer,) = await exchange(port, data)
         assert (answer[0], orjson.loads(answer[2])["code"]) == (status, code)
+    fragment = request("POST", "/api/v1/alerts?src=a#x", ua, declare_body(KYIV_CITY), **JSON)
+    (answer,) = await exchange(port, fragment)  # the app drops the fragment
+    assert answer[0] == 201
     chunked = request("POST", "/api/v1/alerts", ua, b"", transfer_encoding="chunked", **JSON)
     body = declare_body(LVIV)
     chunked += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     (answer,) = await exchange(port, chunked)
     assert answer[0] == 201
-    assert len(fronted.handed_over) == len(cases) + 1
+    assert len(fronted.handed_over) == len(cases) + 2
     assert all(line.startswith((b"POST", b"PATCH")) for line in fronted.handed_over)
 
 
@@ -301,3 +306,16 @@ async def test_a_write_stands_when_its_client_leaves_before_the_answer(fronted: 
     assert [a.region_id for a in engine.projection.active()] == [KYIV_CITY]
     (answer,) = await exchange(fronted.port, request("GET", "/api/v1/alerts/active", None))
     assert orjson.loads(answer[2])["seq"] == 1
+
+
+async def test_writes_the_front_answers_are_in_the_access_log(
+    fronted: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    ua = await fronted.token("all", "UA")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        (answer,) = await exchange(
+            fronted.port, request("POST", "/api/v1/alerts", ua, declare_body(LVIV), **JSON)
+        )
+    assert answer[0] == 201 and fronted.handed_over == []
+    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any('"POST /api/v1/alerts HTTP/1.1" 201' in line for line in lines), lines

@@ -60,8 +60,8 @@ def serve(
 
 def worker_count(text: str) -> int:
     """--workers: a number of processes, or auto for one per core."""
-    if text.strip().lower() == "auto":
-        return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+    if text.strip().lower() == "auto":  # the cores this process may run on
+        return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
         fail(f"--workers: '{text}' is not a number from 1 to {MAX_WORKERS}, or auto")
     return int(text)

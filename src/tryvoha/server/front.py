@@ -62,6 +62,7 @@ from tryvoha.server.writes import (
 )
 
 log = logging.getLogger(__name__)
+ACCESS = logging.getLogger("uvicorn.access")
 
 HEAD_SECONDS = 10.0  # to send a request's head
 KEEP_ALIVE_SECONDS = 5.0  # idle between requests
@@ -199,7 +200,8 @@ class FrontProtocol(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             pass  # a WebSocket handshake: handled (or handed over) in on_headers_complete
         except httptools.HttpParserError:
-            self.mode = Mode.HANDOVER  # uvicorn answers 400
+            if self.mode in (Mode.READING, Mode.BODY):  # never once a write has started
+                self.mode = Mode.HANDOVER  # uvicorn answers 400
         limit = MAX_HEAD_BYTES + (self.length if self.mode is Mode.BODY else 0)
         if self.mode in (Mode.READING, Mode.BODY) and len(self.buffer) > limit:
             self.mode = Mode.HANDOVER
@@ -308,6 +310,7 @@ class FrontProtocol(asyncio.Protocol):
         if (
             route is None
             or self.repeated
+            or b"#" in self.url  # a fragment: the app drops it, and so the key's fingerprint
             or self.parser.get_http_version() != "1.1"
             or not length.isdigit()
             or int(length) > services.settings.max_body_bytes
@@ -343,15 +346,15 @@ class FrontProtocol(asyncio.Protocol):
             None if (a := header(b"authorization")) is None else a.decode("latin-1"),
             None if (k := header(b"idempotency-key")) is None else k.decode("latin-1"),
         )
-        self.mode = Mode.WRITING
-        assert self.transport is not None
-        self.transport.pause_reading()
         keep_alive = parser.should_keep_alive()
+        self.mode = Mode.WRITING  # from here on the request is the task's, whatever happens
         task = self.loop.create_task(self._write(services, command, request, keep_alive))
         task.add_done_callback(_log_failure)
         # uvicorn's shutdown waits for these, even when the client has gone meanwhile
         self.server_state.tasks.add(task)
         task.add_done_callback(self.server_state.tasks.discard)
+        assert self.transport is not None
+        self.transport.pause_reading()
 
     def _write_command(
         self, services: Services, route: tuple[str, str], query: bytes
@@ -388,6 +391,12 @@ class FrontProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         keep_alive = keep_alive and not self.closing
         transport.write(_raw_response(answer, self.server_state, keep_alive))
+        if self.config.access_log and ACCESS.hasHandlers():  # as uvicorn logs the app's
+            peer = transport.get_extra_info("peername") or ("", 0)
+            target = request.path + (f"?{request.query}" if request.query else "")
+            ACCESS.info(
+                '%s:%d - "%s %s HTTP/1.1" %d', *peer[:2], request.method, target, answer.status_code
+            )
         if not keep_alive:
             transport.close()
             self.mode = Mode.DONE

@@ -101,11 +101,11 @@ class SqliteStore:
             conn = connect(self.path)
             migrate(conn, self.path)
             self.epoch = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+            self._wconn = conn
+            self._maintain_now()
+            self._log = LogWriter(self.path, self._maintain)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open {self.path}: {e}") from None
-        self._wconn = conn
-        self._log = LogWriter(self.path, self._maintain)
-        self._maintain_now()
 
     async def close(self) -> None:
         if self._log is not None:

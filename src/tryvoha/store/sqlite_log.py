@@ -17,6 +17,7 @@ statements themselves. So the engine's transaction runs here, on its own connect
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from tryvoha.domain.events import Event, Seq
 from tryvoha.store.base import AuditEntry, Committed, IdempotencyRecord, StoreError
 from tryvoha.store.sqlite_rows import insert_audit, insert_events, insert_idempotency
 from tryvoha.store.sqlite_schema import connect, now_ms
+
+log = logging.getLogger(__name__)
 
 LOCK_WAIT_SECONDS = 30.0  # as long as the other connections' busy_timeout
 FIRST_RETRY_SECONDS = 0.0005
@@ -73,7 +76,7 @@ class LogWriter:
                 if row is not None:
                     prior = IdempotencyRecord(principal, key, row[0], row[1], bytes(row[2]))
         except BaseException:
-            conn.execute("ROLLBACK")
+            self.rollback()
             raise
         return LogTransaction(self, tail, prior, active)
 
@@ -86,7 +89,7 @@ class LogWriter:
                 self.conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as e:
-                if e.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY too
                     raise
                 if time.monotonic() > deadline:
                     raise StoreError(f"the log stayed locked for {LOCK_WAIT_SECONDS:.0f} s") from e
@@ -111,7 +114,10 @@ class LogWriter:
             raise
         self._commits += 1
         if self._commits % MAINTAIN_EVERY == 0:
-            self._maintain()
+            try:
+                self._maintain()
+            except Exception:  # the write is committed: its answer stands
+                log.exception("could not schedule the store's upkeep")
         return committed
 
     def rollback(self) -> None:
