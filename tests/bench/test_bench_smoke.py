@@ -8,8 +8,10 @@ it fails: the bench must be runnable where the tests run.
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import orjson
@@ -17,8 +19,12 @@ import pytest
 from bench.client import Target
 from bench.fanout import NATIONWIDE_EVENTS, WS_HELLO, nchan_payload, oblasts
 from bench.http import Http
+from bench.options import Options
+from bench.polling import ROUNDS, run_polling
 from bench.servers import HOST, NCHAN_MODULE, Nginx, Tryvoha
 from bench.swarm import Swarm
+from bench.writes import run_writes
+from rich.console import Console
 
 from tests.support.server import timeout
 
@@ -127,3 +133,38 @@ async def test_nchan_subscribers_get_every_message_once(tmp_path: Path) -> None:
     finally:
         await server.stop()
     assert server.problems() == []
+
+
+async def test_polling_and_writes_sections_measure_what_they_say(tmp_path: Path) -> None:
+    """The polling runs get the answers they name (200, then 304) from both servers, and
+    the writes section's declares, clears and round trips are all complete answers."""
+    require_nchan()
+    if shutil.which("wrk") is None:
+        why = "wrk missing: run `make system-bench`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    console = Console(file=io.StringIO())
+    # as bench.run makes its own: nginx's workers (an unprivileged user under root) must
+    # reach the static file, and pytest's temp root is private
+    tmp = Path(tempfile.mkdtemp(prefix="tryvoha-bench-test-"))
+    tmp.chmod(0o755)
+    options = Options(tmp=tmp, results=tmp_path / "results", poll_seconds=1, writes=6)
+    try:
+        polling = await run_polling(options, console)
+        writes = await run_writes(options, console)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    assert polling.error is None and polling.problems == []
+    statuses = {(r.server, r.conditional): r.status for r in polling.runs}
+    assert statuses == {
+        ("tryvoha", False): 200,
+        ("tryvoha", True): 304,
+        ("nginx", False): 200,
+        ("nginx", True): 304,
+    }
+    for run in polling.runs:
+        assert len(run.rounds) == ROUNDS and run.requests > 0 and run.errors == {}
+    assert writes.error is None and writes.problems == []
+    for summary in (writes.declare_ms, writes.clear_ms, writes.round_trip_ms):
+        assert summary["p50"] > 0  # every one of them answered 201/200 (checked as sent)
