@@ -13,6 +13,7 @@ import pytest
 from tests.conftest import LVIV
 from tryvoha.data import region_tree
 from tryvoha.domain.commands import ClearRegion, Declare
+from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import Level
 from tryvoha.domain.scope import Principal, Role
 from tryvoha.engine.auth import AuthError, issue_token
@@ -47,6 +48,29 @@ async def test_snapshots_are_saved_while_writes_run(
     assert snapshot is not None and snapshot[0] >= 36
     rebuilt = await load_projection(store)  # snapshot + tail
     assert rebuilt.active() == engine.projection.active() and rebuilt.seq == 40
+
+
+async def test_a_restart_remembers_the_newest_events_in_order(store: SqliteStore) -> None:
+    """Cold (a full replay) and warm (a snapshot, then the log after it): the events in
+    memory are the log's, each once, in order, so a subscriber resumes from memory."""
+    engine = await Engine.load(store, region_tree())
+    hromadas = [r.id for r in region_tree().at_level(Level.HROMADA)][:30]
+    for h in hromadas[:20]:
+        await engine.execute(Declare((h,)), NATIONAL)
+    log = await store.read_events(Seq(0), 100)
+
+    def remembered(e: Engine) -> list[bytes]:
+        recent = e.feed.recent_after(Seq(0))
+        assert recent is not None
+        return [r.raw for r in recent]
+
+    assert remembered(await Engine.load(store, region_tree())) == log  # cold: no snapshot
+    await engine.save_snapshot()  # at 20
+    for h in hromadas[20:]:
+        await engine.execute(Declare((h,)), NATIONAL)
+    log = await store.read_events(Seq(0), 100)
+    warm = await Engine.load(store, region_tree())
+    assert warm.seq == 30 and remembered(warm) == log  # 1-20 read, 21-30 replayed
 
 
 async def test_a_failing_hook_does_not_undo_an_answer(store: SqliteStore) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ from tryvoha.domain.regions import RegionTree
 from tryvoha.domain.scope import Principal, check_scope
 from tryvoha.engine.auth import AuthError
 from tryvoha.engine.clock import Clock, new_alert_id, system_clock
-from tryvoha.engine.feed import Feed, FeedGapError
+from tryvoha.engine.feed import RECENT_EVENTS, Feed, FeedGapError
 from tryvoha.protocol.wire import alert_from_json, alert_to_json, decode_event
 from tryvoha.store.base import AuditEntry, Committed, IdempotencyRecord, Store
 
@@ -82,18 +83,23 @@ class Engine:
         """Rebuild the projection: the latest snapshot, then the log after it. A long
         replay is saved as a snapshot at once, so the next start is quick."""
         snapshot = await store.load_snapshot()
-        projection = await load_projection(store)
+        replayed: deque[tuple[Event, bytes]] = deque(maxlen=RECENT_EVENTS)
+        projection = await load_projection(store, keep=replayed.append)
         feed = Feed(projection)
-        after = Seq(max(0, projection.seq - (feed.recent.maxlen or 0)))
-        while after < projection.seq:
-            raws = await store.read_events(after, REPLAY_BATCH)
+        # Memory holds the newest events; those the snapshot spared the replay are read.
+        first = replayed[0][0].seq if replayed else projection.seq + 1
+        after = Seq(max(0, projection.seq - RECENT_EVENTS))
+        while after < first - 1:
+            raws = await store.read_events(after, min(REPLAY_BATCH, first - 1 - after))
             for raw in raws:
                 event = decode_event(raw)
-                if event.seq <= projection.seq:
+                if event.seq < first:
                     feed.remember(event, raw)
                 after = event.seq
             if not raws:
                 break
+        for event, raw in replayed:
+            feed.remember(event, raw)
         engine = cls(store, tree, feed, **kwargs)  # type: ignore[arg-type]
         engine._snapshot_seq = projection.seq
         if projection.seq - (snapshot[0] if snapshot else 0) >= engine.snapshot_every:
@@ -265,8 +271,11 @@ class Engine:
                 self._snapshot_seq = seq
 
 
-async def load_projection(store: Store) -> Projection:
-    """The latest snapshot that is not ahead of the log, then every event after it."""
+async def load_projection(
+    store: Store, keep: Callable[[tuple[Event, bytes]], None] | None = None
+) -> Projection:
+    """The latest snapshot that is not ahead of the log, then every event after it (each
+    also given to `keep`, with its bytes, when asked)."""
     last = await store.last_seq()
     projection = Projection()
     snapshot = await store.load_snapshot()
@@ -278,7 +287,10 @@ async def load_projection(store: Store) -> Projection:
         if not raws:
             break
         for raw in raws:
-            projection.apply(decode_event(raw))
+            event = decode_event(raw)
+            projection.apply(event)
+            if keep is not None:
+                keep((event, raw))
     return projection
 
 
