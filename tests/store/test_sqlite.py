@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import KYIV_CITY, LVIV
+from tests.support.server import timeout
 from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, ThreatType
 from tryvoha.domain.events import Event, EventType, PendingEvent, Seq
 from tryvoha.domain.regions import RegionId
@@ -121,33 +123,53 @@ async def test_a_lock_held_too_long_is_a_clear_error_and_leaves_nothing_open(
     assert await store.last_seq() == 1
 
 
-async def test_checkpoints_run_off_the_write_path(
+def in_the_database_file(store: SqliteStore) -> int:
+    """Events checkpointed: immutable=1 reads the database file alone, not the WAL."""
+    ro = sqlite3.connect(f"file:{store.path}?immutable=1", uri=True)
+    try:
+        return int(ro.execute("SELECT count(*) FROM events").fetchone()[0])
+    finally:
+        ro.close()
+
+
+async def commit_events(store: SqliteStore, first: int, last: int) -> None:
+    for n in range(first, last + 1):
+        tx = await store.begin_write(Seq(n - 1))
+        await tx.commit([Event(Seq(n), EventType.DECLARED, T0, "test", alert(n))], None)
+
+
+async def until_checkpointed(store: SqliteStore, events: int, seconds: float) -> float:
+    started = time.monotonic()
+    while in_the_database_file(store) < events and time.monotonic() - started < seconds:
+        await asyncio.sleep(0.01)
+    assert in_the_database_file(store) == events  # the writer thread checkpointed
+    return time.monotonic() - started
+
+
+async def test_checkpoints_run_off_the_write_path_once_writes_pause(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert store._log is not None
     assert store._log.conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
     monkeypatch.setattr(sqlite_log, "MAINTAIN_EVERY", 5)
+    monkeypatch.setattr(sqlite_log, "IDLE_SECONDS", 1.0)
     await store._write(store._maintain_now)  # the schema, into the database file
+    await commit_events(store, 1, 4)
+    assert in_the_database_file(store) == 0  # no checkpoint at these commits
+    await commit_events(store, 5, 5)
+    assert in_the_database_file(store) == 0  # not during the wave
+    assert await until_checkpointed(store, 5, timeout(10)) >= 0.5  # after the pause
 
-    def in_the_database_file() -> int:
-        # immutable=1 reads the database file alone, not the WAL: what was checkpointed
-        ro = sqlite3.connect(f"file:{store.path}?immutable=1", uri=True)
-        try:
-            return int(ro.execute("SELECT count(*) FROM events").fetchone()[0])
-        finally:
-            ro.close()
 
-    for n in range(1, 5):
-        tx = await store.begin_write(Seq(n - 1))
-        await tx.commit([Event(Seq(n), EventType.DECLARED, T0, "test", alert(n))], None)
-    assert in_the_database_file() == 0  # no checkpoint at these commits
-    tx = await store.begin_write(Seq(4))
-    await tx.commit([Event(Seq(5), EventType.DECLARED, T0, "test", alert(5))], None)
-    for _ in range(500):
-        if in_the_database_file() == 5:
-            break
-        await asyncio.sleep(0.01)
-    assert in_the_database_file() == 5  # the writer thread checkpointed
+async def test_a_wave_that_never_pauses_is_checkpointed_anyway(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_log, "MAINTAIN_EVERY", 3)
+    monkeypatch.setattr(sqlite_log, "MAINTAIN_AT_MOST", 6)
+    monkeypatch.setattr(sqlite_log, "IDLE_SECONDS", 600)
+    await store._write(store._maintain_now)
+    await commit_events(store, 1, 6)
+    await until_checkpointed(store, 6, timeout(10))
 
 
 async def test_a_gap_or_a_duplicate_seq_is_refused(store: SqliteStore) -> None:

@@ -10,8 +10,10 @@ statements themselves. So the engine's transaction runs here, on its own connect
 - COMMIT waits for its fsync on the loop. That is the write's own latency; the rest of
   the process waits one commit at most (about half a millisecond on an SSD).
 - WAL checkpoints never run at this connection's commits (they copy pages into the
-  database and fsync it: milliseconds). The store runs them on its writer thread,
-  every MAINTAIN_EVERY commits, with its other upkeep.
+  database and fsync it: milliseconds). The store runs them on its writer thread, with
+  its other upkeep, once MAINTAIN_EVERY commits have been made and writes pause for
+  IDLE_SECONDS (alerts come in waves: the upkeep's fsync then does not compete with the
+  wave's), or after MAINTAIN_AT_MOST commits without a pause.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ LOCK_WAIT_SECONDS = 30.0  # as long as the other connections' busy_timeout
 FIRST_RETRY_SECONDS = 0.0005
 LAST_RETRY_SECONDS = 0.01
 MAINTAIN_EVERY = 100  # commits; about as many WAL pages as SQLite's own checkpoints
+MAINTAIN_AT_MOST = 1000  # commits with no pause between them
+IDLE_SECONDS = 0.2
 
 
 class LogWriter:
@@ -45,9 +49,12 @@ class LogWriter:
         self.conn.execute("PRAGMA busy_timeout=0")
         self.conn.execute("PRAGMA wal_autocheckpoint=0")
         self._maintain = maintain
-        self._commits = 0
+        self._unmaintained = 0  # commits since the last upkeep
+        self._idle: asyncio.TimerHandle | None = None
 
     def close(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
         self.conn.close()
 
     async def begin(self, after: Seq, principal: str | None, key: str | None) -> LogTransaction:
@@ -112,13 +119,23 @@ class LogWriter:
         except BaseException:
             self.rollback()
             raise
-        self._commits += 1
-        if self._commits % MAINTAIN_EVERY == 0:
-            try:
-                self._maintain()
-            except Exception:  # the write is committed: its answer stands
-                log.exception("could not schedule the store's upkeep")
+        self._unmaintained += 1
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._unmaintained >= MAINTAIN_AT_MOST:
+            self._upkeep()
+        elif self._unmaintained >= MAINTAIN_EVERY:
+            self._idle = asyncio.get_running_loop().call_later(IDLE_SECONDS, self._upkeep)
         return committed
+
+    def _upkeep(self) -> None:
+        self._idle = None
+        self._unmaintained = 0
+        try:
+            self._maintain()
+        except Exception:  # a committed write's answer stands; the next upkeep will do
+            log.exception("could not schedule the store's upkeep")
 
     def rollback(self) -> None:
         if self.conn.in_transaction:
