@@ -114,7 +114,6 @@ class FrontProtocol(asyncio.Protocol):
     __slots__ = (
         "activity",
         "app_state",
-        "body",
         "buffer",
         "closing",
         "config",
@@ -156,7 +155,6 @@ class FrontProtocol(asyncio.Protocol):
         self.ws: Protocol | None = None
         self.repeated = False  # a header came twice: not the common case
         self.write_route: tuple[str, str] | None = None
-        self.body = bytearray()
         self.length = 0  # of the write request being read, head and body
         self.closing = False
 
@@ -238,10 +236,6 @@ class FrontProtocol(asyncio.Protocol):
             self.repeated = True
         self.headers[name] = value
 
-    def on_body(self, body: bytes) -> None:
-        if self.mode is Mode.BODY:
-            self.body += body
-
     def on_message_complete(self) -> None:
         if self.mode is Mode.BODY:
             self._write_read()
@@ -321,7 +315,6 @@ class FrontProtocol(asyncio.Protocol):
             return False
         self.mode = Mode.BODY
         self.write_route = route
-        self.body = bytearray()
         self.length = _head_end(self.buffer) + int(length)
         return True
 
@@ -332,8 +325,10 @@ class FrontProtocol(asyncio.Protocol):
         assert services is not None and parser is not None and route is not None
         path, _, query = self.url.partition(b"?")
         command = None
+        body = b""
         if len(self.buffer) == self.length:  # nothing pipelined behind it
-            command = self._write_command(services, route, query)
+            body = bytes(self.buffer[_head_end(self.buffer) :])  # its Content-Length bytes
+            command = self._write_command(services, route, query, body)
         if command is None:
             self.mode = Mode.HANDOVER
             return
@@ -342,7 +337,7 @@ class FrontProtocol(asyncio.Protocol):
             parser.get_method().decode(),
             path.decode("ascii"),
             query.decode("latin-1"),
-            bytes(self.body),
+            body,
             None if (a := header(b"authorization")) is None else a.decode("latin-1"),
             None if (k := header(b"idempotency-key")) is None else k.decode("latin-1"),
         )
@@ -357,7 +352,7 @@ class FrontProtocol(asyncio.Protocol):
         self.transport.pause_reading()
 
     def _write_command(
-        self, services: Services, route: tuple[str, str], query: bytes
+        self, services: Services, route: tuple[str, str], query: bytes, body: bytes
     ) -> Command | None:
         name, param = route
         try:
@@ -368,7 +363,7 @@ class FrontProtocol(asyncio.Protocol):
                 return clear_region_command(services, param, threat) if ok else None
             if not _is_json(self.headers.get(b"content-type", b"")):
                 return None
-            data = orjson.loads(self.body)
+            data = orjson.loads(body)
             if name == "declare":
                 return declare_command(DeclareIn.model_validate(data))
             return update_command(param, UpdateIn.model_validate(data))
@@ -403,7 +398,6 @@ class FrontProtocol(asyncio.Protocol):
             return
         rest = bytes(self.buffer[self.length :])
         self.buffer = bytearray()
-        self.body = bytearray()
         self.mode = Mode.READING
         self._arm(KEEP_ALIVE_SECONDS)
         transport.resume_reading()
