@@ -73,6 +73,19 @@ async def test_a_restart_remembers_the_newest_events_in_order(store: SqliteStore
     assert warm.seq == 30 and remembered(warm) == log  # 1-20 read, 21-30 replayed
 
 
+async def test_a_long_replay_at_start_is_saved_as_a_snapshot(store: SqliteStore) -> None:
+    engine = await Engine.load(store, region_tree())
+    for h in [r.id for r in region_tree().at_level(Level.HROMADA)][:6]:
+        await engine.execute(Declare((h,)), NATIONAL)
+    await Engine.load(store, region_tree(), snapshot_every=7)  # 6 replayed: not long
+    assert await store.load_snapshot() is None
+    await Engine.load(store, region_tree(), snapshot_every=6)
+    snapshot = await store.load_snapshot()
+    assert snapshot is not None and snapshot[0] == 6
+    await Engine.load(store, region_tree(), snapshot_every=1)  # nothing replayed after it
+    assert (await store.load_snapshot()) == snapshot
+
+
 async def test_a_failing_hook_does_not_undo_an_answer(store: SqliteStore) -> None:
     engine = await Engine.load(store, region_tree())
 

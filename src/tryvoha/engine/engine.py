@@ -82,9 +82,15 @@ class Engine:
     async def load(cls, store: Store, tree: RegionTree, **kwargs: object) -> Engine:
         """Rebuild the projection: the latest snapshot, then the log after it. A long
         replay is saved as a snapshot at once, so the next start is quick."""
-        snapshot = await store.load_snapshot()
         replayed: deque[tuple[Event, bytes]] = deque(maxlen=RECENT_EVENTS)
-        projection = await load_projection(store, keep=replayed.append)
+        count = 0
+
+        def keep(item: tuple[Event, bytes]) -> None:
+            nonlocal count
+            count += 1
+            replayed.append(item)
+
+        projection = await load_projection(store, keep=keep)
         feed = Feed(projection)
         # Memory holds the newest events; those the snapshot spared the replay are read.
         first = replayed[0][0].seq if replayed else projection.seq + 1
@@ -102,7 +108,7 @@ class Engine:
             feed.remember(event, raw)
         engine = cls(store, tree, feed, **kwargs)  # type: ignore[arg-type]
         engine._snapshot_seq = projection.seq
-        if projection.seq - (snapshot[0] if snapshot else 0) >= engine.snapshot_every:
+        if count >= engine.snapshot_every:  # a long replay: the next start need not repeat it
             await engine.save_snapshot()
         return engine
 
