@@ -1,39 +1,81 @@
-"""Settings: one table. Each is a CLI flag of `tryvoha serve` and a TRYVOHA_* variable."""
+"""Settings: one table. Each field is a flag of `tryvoha serve` and a TRYVOHA_* variable.
+
+A setting is declared here once, with its type, default, bounds and help; the `serve`
+command's options, the environment, validation and `docs/config.md`'s check all read
+this model. The flag wins over the variable; the variable wins over the default.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+import os
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STORE = "sqlite:///var/tryvoha.db"
+ENV_PREFIX = "TRYVOHA_"
+MAX_WORKERS = 64
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    store: str = DEFAULT_STORE
-    workers: int = 1
-    max_body_bytes: int = 65_536
-    log_level: str = "info"
-    access_log: bool = False
+def _workers(value: Any) -> Any:
+    """--workers: a number of processes, or auto for one per core this process may use."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    return value
 
 
-HELP: dict[str, str] = {
-    "host": "address to listen on",
-    "port": "TCP port to listen on (0 picks a free one)",
-    "store": "where the event log lives: sqlite:///path/to/file.db",
-    "workers": "serving processes on this box, or auto (one per core); several share one event stream (see docs/self-host.md)",
-    "max_body_bytes": "largest request body accepted; larger gets 413",
-    "log_level": "debug, info, warning or error",
-    "access_log": "log every request",
-}
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
+    )
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(
+        8000, ge=0, le=65535, description="TCP port to listen on (0 picks a free one)"
+    )
+    store: str = Field(
+        DEFAULT_STORE, description="where the event log lives: sqlite:///path/to/file.db"
+    )
+    workers: Annotated[int, BeforeValidator(_workers)] = Field(
+        1,
+        ge=1,
+        le=MAX_WORKERS,
+        description="serving processes on this box, or auto (one per core); several share one event stream (see docs/self-host.md)",
+        json_schema_extra={"metavar": "N|auto"},
+    )
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="largest request body accepted; larger gets 413"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="debug, info, warning or error"
+    )
+    access_log: bool = Field(False, description="log every request")
 
 
 def env_name(name: str) -> str:
-    return "TRYVOHA_" + name.upper()
+    return ENV_PREFIX + name.upper()
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 def describe() -> list[tuple[str, str, Any, str]]:
-    """(name, env variable, default, help) for every setting: the docs are generated from it."""
-    return [(f.name, env_name(f.name), f.default, HELP[f.name]) for f in fields(Settings)]
+    """(name, env variable, default, help) for every setting: the docs are checked with it."""
+    return [
+        (name, env_name(name), field.default, field.description or "")
+        for name, field in Settings.model_fields.items()
+    ]
+
+
+def explain(error: ValidationError) -> str:
+    """A settings error as one line naming the flag and the variable."""
+    parts = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        where = f"{flag_name(name)} ({env_name(name)})" if name else "settings"
+        given = problem.get("input")
+        shown = f" '{given}'" if isinstance(given, str | int | float) else ""
+        parts.append(f"{where}:{shown} {problem['msg'].lower()}")
+    return "; ".join(parts)

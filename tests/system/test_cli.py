@@ -125,4 +125,7 @@ def test_serve_refuses_a_bad_store_or_busy_port_with_one_line(
     assert_one_line_error(busy, "cannot listen")
     for bad in ("0", "65", "many"):
         assert_one_line_error(tryvoha("serve", "--port", "0", "--workers", bad), "--workers")
+    # a bad variable is named as the variable and the flag that would override it
+    bad_env = tryvoha("serve", "--port", "0", env={"TRYVOHA_LOG_LEVEL": "loud"})
+    assert_one_line_error(bad_env, "--log-level", "TRYVOHA_LOG_LEVEL", "'loud'")
     assert time.monotonic() - started < timeout(30)

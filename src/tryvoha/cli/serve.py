@@ -1,70 +1,82 @@
-"""`tryvoha serve`: one process on the embedded store, or several sharing one event stream."""
+"""`tryvoha serve`: one process on the embedded store, or several sharing one event stream.
+
+Its options are the settings table (`tryvoha.config.Settings`), one flag per field: a flag
+that is not given leaves the setting to its TRYVOHA_* variable, then to its default.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-import os
 import sys
+from typing import Any, Literal, get_args, get_origin
 
 import typer
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from tryvoha.cli.output import fail
-from tryvoha.config import HELP, Settings, env_name
+from tryvoha.config import Settings, env_name, explain, flag_name
 from tryvoha.store import StoreError, open_store
 
-DEFAULTS = Settings()
-MAX_WORKERS = 64
 
-
-def serve(
-    host: str = typer.Option(DEFAULTS.host, envvar=env_name("host"), help=HELP["host"]),
-    port: int = typer.Option(DEFAULTS.port, envvar=env_name("port"), help=HELP["port"]),
-    store: str = typer.Option(DEFAULTS.store, envvar=env_name("store"), help=HELP["store"]),
-    workers: str = typer.Option(
-        str(DEFAULTS.workers), envvar=env_name("workers"), help=HELP["workers"]
-    ),
-    max_body_bytes: int = typer.Option(
-        DEFAULTS.max_body_bytes,
-        envvar=env_name("max_body_bytes"),
-        min=1024,
-        help=HELP["max_body_bytes"],
-    ),
-    log_level: str = typer.Option(
-        DEFAULTS.log_level, envvar=env_name("log_level"), help=HELP["log_level"]
-    ),
-    access_log: bool = typer.Option(
-        DEFAULTS.access_log, envvar=env_name("access_log"), help=HELP["access_log"]
-    ),
-) -> None:
+def serve(**given: Any) -> None:
     """Serve the API, the streams and the map."""
     from tryvoha.server.workers import serve_many, serve_one
 
-    if log_level not in ("debug", "info", "warning", "error"):
-        fail(f"--log-level: '{log_level}' is not one of debug, info, warning, error")
-    processes = worker_count(workers)
-    settings = Settings(host, port, store, processes, max_body_bytes, log_level, access_log)
+    try:
+        settings = Settings(**{name: value for name, value in given.items() if value is not None})
+    except ValidationError as e:
+        fail(explain(e))
     logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        level=settings.log_level.upper(),
+        stream=sys.stderr,
+        format="%(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(check_store(settings.store))
     try:
-        started = serve_one(settings) if processes == 1 else serve_many(settings)
+        started = serve_one(settings) if settings.workers == 1 else serve_many(settings)
     except OSError as e:
-        fail(f"cannot listen on {host}:{port}: {e.strerror}")
+        fail(f"cannot listen on {settings.host}:{settings.port}: {e.strerror}")
     except KeyboardInterrupt:
         return
     if not started:
         raise typer.Exit(1)
 
 
-def worker_count(text: str) -> int:
-    """--workers: a number of processes, or auto for one per core."""
-    if text.strip().lower() == "auto":  # the cores this process may run on
-        return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
-        fail(f"--workers: '{text}' is not a number from 1 to {MAX_WORKERS}, or auto")
-    return int(text)
+def _options() -> list[inspect.Parameter]:
+    """One typer option per setting; None (not given) lets the environment decide."""
+    params = []
+    for name, field in Settings.model_fields.items():
+        flag = flag_name(name)
+        default = "off" if field.default is False else field.default
+        help_text = f"{field.description} (default: {default}; {env_name(name)})"
+        if field.annotation is bool:
+            option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text)
+            annotation: Any = bool | None
+        else:
+            option = typer.Option(None, flag, help=help_text, metavar=_metavar(field))
+            annotation = str | None
+        params.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation
+            )
+        )
+    return params
+
+
+def _metavar(field: FieldInfo) -> str:
+    extra = field.json_schema_extra
+    if isinstance(extra, dict) and "metavar" in extra:
+        return str(extra["metavar"])
+    if get_origin(field.annotation) is Literal:
+        return "|".join(str(choice) for choice in get_args(field.annotation))
+    return {int: "N", float: "SECONDS"}.get(field.annotation, "TEXT")  # type: ignore[arg-type]
+
+
+serve.__signature__ = inspect.Signature(_options())  # type: ignore[attr-defined]
+serve.__annotations__ = {p.name: p.annotation for p in serve.__signature__.parameters.values()}  # type: ignore[attr-defined]
 
 
 async def check_store(url: str) -> None:

@@ -122,16 +122,12 @@ def _serving_process(settings: Settings, hub_path: str, ready: Any, index: int) 
 def serve_many(settings: Settings) -> bool:
     placeholder = bind(settings.host, settings.port, reuse_port=True)  # holds the port number
     port = placeholder.getsockname()[1]
-    fixed = Settings(**{**_as_dict(settings), "port": port})
+    fixed = settings.model_copy(update={"port": port})
     with tempfile.TemporaryDirectory(prefix="tryvoha-") as tmp:
         try:
             return asyncio.run(_supervise(fixed, Path(tmp) / "hub.sock"))
         finally:
             placeholder.close()
-
-
-def _as_dict(settings: Settings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
 
 
 async def _supervise(settings: Settings, hub_path: Path) -> bool:
