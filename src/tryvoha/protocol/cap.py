@@ -297,8 +297,10 @@ def build(
     return root
 
 
-def to_bytes(root: etree._Element) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+def to_bytes(root: etree._Element, pretty: bool = True) -> bytes:
+    """A signed message is written exactly as signed (indenting it would break the
+    signature): sign `parse_xml(to_bytes(root))`, then write it with pretty=False."""
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=pretty)
 
 
 # -- reading ------------------------------------------------------------------------------

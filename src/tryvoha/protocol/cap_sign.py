@@ -9,9 +9,11 @@ certificates come in as PEM bytes: reading them is the caller's business.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
@@ -58,11 +60,14 @@ def verify(data: bytes, cert_pem: bytes | None = None) -> etree._Element:
     """The signed `<alert>` when its signature verifies: against `cert_pem` when given,
     else against the certificate in the message, which must chain to a trusted CA."""
     try:
-        result = XMLVerifier().verify(
-            data, x509_cert=None if cert_pem is None else cert_pem.decode("ascii")
-        )
+        with warnings.catch_warnings():
+            # the system's CA bundle may hold certificates newer cryptography frowns on
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            result = XMLVerifier().verify(
+                data, x509_cert=None if cert_pem is None else cert_pem.decode("ascii")
+            )
     except (InvalidSignature, InvalidInput) as e:
-        raise SignatureError(str(e)) from None
+        raise SignatureError(str(e).strip() or type(e).__name__) from None
     if isinstance(result, list):
         raise SignatureError("expected one signature")
     if result.signed_xml is None:

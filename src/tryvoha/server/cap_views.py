@@ -215,9 +215,9 @@ class CapViews:
         root = cap.build(
             event, earlier, self.area(event.alert.region_id), self.options, self.catalogues
         )
-        if self.signer is not None:
-            root = self.signer(root)
-        return cap.to_bytes(root)
+        if self.signer is None:
+            return cap.to_bytes(root)
+        return cap.to_bytes(self.signer(cap.parse_xml(cap.to_bytes(root))), pretty=False)
 
     def _remember(self, document: Document) -> None:
         self._messages[document.seq] = document
