@@ -57,9 +57,10 @@ def verify(
     except cap.CapError as e:
         fail(f"FILE: {e}")
     schema = etree.XMLSchema(etree.fromstring(spec.read(spec.CAP_XSD)))
-    if not schema.validate(root):
-        first = schema.error_log.last_error
-        fail(f"FILE: not valid CAP 1.2: line {first.line}: {first.message}")
+    try:
+        schema.assertValid(root)
+    except etree.DocumentInvalid as e:
+        fail(f"FILE: not valid CAP 1.2: {e}")
     signatures = root.findall(f"{DSIG}Signature")
     if not signatures:
         fail("FILE: the message is not signed (no <Signature> after its <info>)")

@@ -13,8 +13,8 @@ import warnings
 from collections.abc import Callable
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.utils import CryptographyDeprecationWarning
 from lxml import etree
 from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import InvalidInput, InvalidSignature

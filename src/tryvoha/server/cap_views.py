@@ -69,6 +69,27 @@ def cap_settings(settings: Settings) -> cap.CapSettings:
     )
 
 
+def cap_area(tree: RegionTree, region_id: RegionId) -> cap.CapArea:
+    """The <area> of a region: its names with its parents', its KATOTTG code and its
+    shipped outline (or the nearest one above it). Loads the outlines on first use."""
+    region = tree.get(region_id)
+    chain = [
+        tree.get(r)
+        for r in (region.id, *tree.ancestors(region.id))
+        if tree.get(r).level is not Level.COUNTRY
+    ]
+    shape = area_of(cap_areas(), tree, region.id)
+    return cap.CapArea(
+        region_id=region.id,
+        names={"uk": region.name_uk, "en": region.name_en},
+        descriptions={
+            "uk": ", ".join(r.name_uk for r in chain),
+            "en": ", ".join(r.name_en for r in chain),
+        },
+        polygons=() if shape is None else shape.polygons(),
+    )
+
+
 def message_path(seq: int) -> str:
     return f"/cap/messages/{seq}.xml"
 
@@ -213,7 +234,11 @@ class CapViews:
     def _render(self, event: Event, earlier: list[Event]) -> bytes:
         """In a worker thread: the area's polygons and lxml take a few milliseconds."""
         root = cap.build(
-            event, earlier, self.area(event.alert.region_id), self.options, self.catalogues
+            event,
+            earlier,
+            cap_area(self.tree, event.alert.region_id),
+            self.options,
+            self.catalogues,
         )
         if self.signer is None:
             return cap.to_bytes(root)
@@ -225,24 +250,6 @@ class CapViews:
         while self._cached_bytes > MESSAGE_CACHE_BYTES and len(self._messages) > 1:
             _, old = self._messages.popitem(last=False)
             self._cached_bytes -= len(old.body)
-
-    def area(self, region_id: RegionId) -> cap.CapArea:
-        region = self.tree.get(region_id)
-        chain = [
-            self.tree.get(r)
-            for r in (region.id, *self.tree.ancestors(region.id))
-            if self.tree.get(r).level is not Level.COUNTRY
-        ]
-        shape = area_of(cap_areas(), self.tree, region.id)
-        return cap.CapArea(
-            region_id=region.id,
-            names={"uk": region.name_uk, "en": region.name_en},
-            descriptions={
-                "uk": ", ".join(r.name_uk for r in chain),
-                "en": ", ".join(r.name_en for r in chain),
-            },
-            polygons=() if shape is None else shape.polygons(),
-        )
 
     # -- the feed -------------------------------------------------------------------
 
