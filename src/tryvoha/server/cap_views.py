@@ -256,6 +256,7 @@ class CapViews:
     def feed_document(self, now: datetime) -> Document:
         """The Atom feed as of now: rebuilt only after a new event or when an ended
         alert leaves the window."""
+        self._catch_up()
         held = self._feed
         if held is not None:
             document, leaving = held
@@ -267,6 +268,18 @@ class CapViews:
         document = Document(seq, body, etag_of("f", body), LIVE_MAX_AGE, atom.CONTENT_TYPE)
         self._feed = (document, leaving)
         return document
+
+    def _catch_up(self) -> None:
+        """Events applied but not yet announced (a write's answer goes out before its
+        fan-out): the feed shows them at once, as /api/v1/alerts/active does."""
+        if self.feed.seq <= self.index.seq:
+            return
+        missing = []
+        for recent in reversed(self.feed.recent):
+            if recent.seq <= self.index.seq:
+                break
+            missing.append(recent)
+        self.index.add([decode_event(r.raw) for r in reversed(missing)])
 
     def _feed_meta(self) -> atom.Meta:
         base = self.settings.public_url.rstrip("/")
