@@ -40,7 +40,6 @@ class Meta:
     author: str
     lang: str
     self_link: str | None = None  # the feed's own absolute URL, when known
-    updated: datetime = NEVER  # used when there is no entry
 
 
 def atom_time(moment: datetime) -> str:
@@ -65,8 +64,9 @@ def feed(meta: Meta, entries: Sequence[Entry]) -> bytes:
     root.set("{http://www.w3.org/XML/1998/namespace}lang", meta.lang)
     _sub(root, "id", meta.id)
     _sub(root, "title", meta.title)
-    updated = max((e.updated for e in entries), default=meta.updated)
-    _sub(root, "updated", atom_time(max(updated, meta.updated)))
+    # the newest entry's time (not the clock's): every process at the same state sends
+    # the same bytes, so the ETag is the same everywhere
+    _sub(root, "updated", atom_time(max((e.updated for e in entries), default=NEVER)))
     author = etree.SubElement(root, f"{{{NS}}}author")
     _sub(author, "name", meta.author)
     _sub(root, "generator", GENERATOR)

@@ -101,7 +101,6 @@ class FeedIndex:
         self.window = window
         self.seq = 0  # the newest event seen
         self.latest: dict[str, Event] = {}
-        self.dropped_at = atom.NEVER  # when the last entry left the window
 
     def add(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -122,7 +121,6 @@ class FeedIndex:
             gone = ended + self.window
             if gone <= now:
                 del self.latest[alert_id]
-                self.dropped_at = max(self.dropped_at, gone)
             elif leaving is None or gone < leaving:
                 leaving = gone
         entries = sorted(self.latest.values(), key=lambda e: (e.at, e.seq), reverse=True)
@@ -289,7 +287,6 @@ class CapViews:
             author=self.options.sender,
             lang="uk",
             self_link=f"{base}/cap/feed.atom" if base else None,
-            updated=self.index.dropped_at,
         )
 
     def _entry(self, event: Event) -> atom.Entry:
