@@ -150,6 +150,7 @@ class CapViews:
         self._cached_bytes = 0
         self._building: dict[int, asyncio.Future[Document | None]] = {}
         self._feed: tuple[Document, datetime | None] | None = None
+        self._entries: dict[int, bytes] = {}  # seq -> the feed entry of its message
 
     # -- start and stop -----------------------------------------------------------
 
@@ -262,7 +263,12 @@ class CapViews:
                 return document
         seq = self.index.seq
         events, leaving = self.index.current(now)
-        body = atom.feed(self._feed_meta(), [self._entry(e) for e in events])
+        entries = [self._entry(e) for e in events]
+        if len(self._entries) > 2 * len(entries) + 64:  # forget entries that left the feed
+            keep = {e.seq for e in events}
+            self._entries = {k: v for k, v in self._entries.items() if k in keep}
+        updated = events[0].at if events else atom.NEVER
+        body = atom.feed(self._feed_meta(), updated, entries)
         document = Document(seq, body, etag_of("f", body), LIVE_MAX_AGE, atom.CONTENT_TYPE)
         self._feed = (document, leaving)
         return document
@@ -289,7 +295,14 @@ class CapViews:
             self_link=f"{base}/cap/feed.atom" if base else None,
         )
 
-    def _entry(self, event: Event) -> atom.Entry:
+    def _entry(self, event: Event) -> bytes:
+        """An entry's bytes, made once per message."""
+        cached = self._entries.get(event.seq)
+        if cached is None:
+            cached = self._entries[event.seq] = atom.entry(self._entry_of(event))
+        return cached
+
+    def _entry_of(self, event: Event) -> atom.Entry:
         alert = event.alert
         region = self.tree.get(alert.region_id)
         uk, en = self.catalogues["uk"], self.catalogues["en"]
@@ -301,7 +314,7 @@ class CapViews:
             updated=event.at,
             published=event.at,
             link=base + message_path(event.seq),
-            lang="uk",
+            lang=atom.FEED_LANG_PLACEHOLDER,  # the feed's: Ukrainian
             summary_lang="en",
             categories=(alert.threat.value, alert.level.value, event.type.value),
         )
