@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import shapely
 import xmlschema
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import KYIV_CITY, KYIV_OBLAST, LVIV
 from tryvoha import i18n
@@ -332,3 +334,60 @@ def test_the_parser_refuses_what_is_not_our_cap() -> None:
     )
     with pytest.raises(cap.CapError):
         cap.parse(entity)  # no external entity is read
+
+
+# Texts as the API accepts them: stripped, not empty; any character XML can carry.
+xml_chars = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufffe\uffff")
+api_text = (
+    st.text(xml_chars, min_size=1, max_size=60)
+    .map(lambda t: "".join(c for c in t if c in "\t\n\r" or c >= " "))
+    .map(str.strip)
+    .filter(bool)
+)
+seconds = st.datetimes(
+    min_value=datetime(2022, 1, 1), max_value=datetime(2040, 1, 1), timezones=st.just(UTC)
+).map(lambda d: d.replace(microsecond=0))
+
+
+@st.composite
+def alerts(draw: st.DrawFn) -> Alert:
+    kinds = draw(st.lists(st.sampled_from(list(ThreatKind)), unique=True, max_size=4))
+    started = draw(seconds)
+    uk, en = draw(st.one_of(st.none(), api_text)), draw(st.one_of(st.none(), api_text))
+    return Alert(
+        AlertId(draw(st.text("0123456789abcdefghjkmnpqrstvwxyz", min_size=26, max_size=26))),
+        draw(st.sampled_from([LVIV, KYIV_CITY, HROMADA])),
+        draw(st.sampled_from(list(ThreatType))),
+        draw(st.sampled_from(list(AlertLevel))),
+        tuple(Threat(k, started, draw(st.one_of(st.none(), api_text))) for k in kinds),
+        None if uk is None and en is None else Message(uk, en),
+        started,
+        started,
+        None,
+        draw(st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True)),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(alert=alerts(), kind=st.sampled_from(list(EventType)), seq=st.integers(1, 2**40))
+def test_any_alert_round_trips(tree: RegionTree, alert: Alert, kind: EventType, seq: int) -> None:
+    at = alert.started_at + timedelta(minutes=5)
+    if kind is EventType.CLEARED:
+        alert = replace(alert, ended_at=at, updated_at=at)
+    elif kind is EventType.UPDATED:
+        alert = replace(alert, updated_at=at)
+    event = Event(Seq(seq), kind, alert.updated_at, alert.issuer, alert)
+    data = message_of(tree, event)
+    event_type, back = cap.event_of(cap.parse(data), CATALOGUES)
+    expected = alert if kind is not EventType.CLEARED else replace(alert, message=None)
+    assert (event_type, back) == (kind, expected)
+
+
+def test_characters_xml_cannot_carry_do_not_stop_a_message(
+    schema: xmlschema.XMLSchema, tree: RegionTree
+) -> None:
+    alert = make_alert(message=Message("Тривога\x01\x1b!", None))
+    event = Event(Seq(1), EventType.DECLARED, T0, "x", alert)
+    data = message_of(tree, event)
+    schema.validate(data)
+    assert cap.parse(data).infos[0].description == "Тривога\ufffd\ufffd!"

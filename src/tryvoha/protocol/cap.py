@@ -18,6 +18,7 @@ its round trip gives the alert without its message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -188,10 +189,20 @@ def _issuer_text(message: Message | None, lang: str) -> str | None:
 # -- building -----------------------------------------------------------------------------
 
 
+# Characters XML 1.0 cannot carry (most C0 controls, lone surrogates, U+FFFE/U+FFFF).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """Text as XML can hold it: a character it cannot carry becomes U+FFFD, so an issuer's
+    stray control character cannot make a message impossible to write."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
     child = etree.SubElement(parent, f"{{{NS}}}{tag}")
     if text is not None:
-        child.text = text
+        child.text = xml_text(text)
     return child
 
 
