@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STORE = "sqlite:///var/tryvoha.db"
@@ -51,6 +51,51 @@ class Settings(BaseSettings):
         "info", description="debug, info, warning or error"
     )
     access_log: bool = Field(False, description="log every request")
+    public_url: str = Field(
+        "",
+        pattern=r"^(https?://[^\s]+)?$",
+        description="the address the public reaches this server at, e.g. https://alerts.example.org; CAP messages and the Atom feed link with it (empty: links relative to the feed)",
+        json_schema_extra={"metavar": "URL"},
+    )
+    cap_sender: str = Field(
+        "tryvoha@localhost",
+        pattern=r"^[^\s,<>&]+$",
+        max_length=200,
+        description="the <sender> of every CAP message: who publishes them, e.g. alerts@example.gov.ua (no spaces or commas)",
+    )
+    cap_status: Literal["Actual", "Exercise", "Test"] = Field(
+        "Actual",
+        description="the <status> of every CAP message: Actual, or Exercise or Test on a server that is not the real thing",
+    )
+    cap_feed_hours: int = Field(
+        24, ge=0, le=168, description="how long an ended alert stays in /cap/feed.atom, in hours"
+    )
+    cap_expires_hours: int = Field(
+        0,
+        ge=0,
+        le=8760,
+        description="<expires> of CAP Alert and Update messages, this many hours after they are sent (0: none; an alert lasts until it is cleared)",
+        json_schema_extra={"metavar": "N"},
+    )
+    cap_sign_key: str = Field(
+        "",
+        description="PEM private key to sign every CAP message with (XML signature); needs --cap-sign-cert",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    cap_sign_cert: str = Field(
+        "",
+        description="PEM certificate of --cap-sign-key, put in every signature",
+        json_schema_extra={"metavar": "FILE"},
+    )
+
+    @model_validator(mode="after")
+    def _signing_needs_both(self) -> Settings:
+        if bool(self.cap_sign_key) != bool(self.cap_sign_cert):
+            raise ValueError("cap_sign_key and cap_sign_cert go together: give both or neither")
+        for path in (self.cap_sign_key, self.cap_sign_cert):
+            if path and not os.path.isfile(path):
+                raise ValueError(f"cannot read '{path}': no such file")
+        return self
 
 
 def env_name(name: str) -> str:

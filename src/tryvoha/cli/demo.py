@@ -127,6 +127,7 @@ class _Server:
         self.cmd = [
             sys.executable, "-m", "tryvoha", "serve", "--host", host, "--port", str(port),
             "--store", store_url, "--log-level", "warning",
+            "--cap-status", "Exercise",  # a replayed day: its CAP messages are not real alerts
         ]  # fmt: skip
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tryvoha.cli import alerts, demo, history, serve, tokens
+from tryvoha.cli import alerts, cap, demo, history, serve, tokens
 
 app = typer.Typer(
     help="tryvoha: open, self-hostable nationwide air-raid alerts.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.command()(serve.serve)
 app.add_typer(tokens.app, name="token")
+app.add_typer(cap.app, name="cap")
 app.command()(alerts.declare)
 app.command()(alerts.clear)
 app.command()(alerts.status)

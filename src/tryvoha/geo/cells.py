@@ -40,16 +40,19 @@ class Cell:
     geometry: shapely.Geometry
 
 
-def encode_ring(coords: NDArray[np.float64]) -> Ring:
+def encode_ring(coords: NDArray[np.float64], quantum: float = QUANTUM) -> Ring:
     """Closed ring of lon/lat (first point repeated at the end, as shapely gives it)."""
-    q = np.round(np.asarray(coords)[:-1] / QUANTUM).astype(np.int64)
+    q = np.round(np.asarray(coords)[:-1] / quantum).astype(np.int64)
     deltas = np.diff(q, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     return [int(v) for v in deltas.ravel()]
 
 
-def decode_ring(ring: Sequence[int]) -> NDArray[np.float64]:
+def decode_ring(
+    ring: Sequence[int] | NDArray[np.int32], quantum: float = QUANTUM
+) -> NDArray[np.float64]:
+    """The ring's points, open (the first is not repeated at the end)."""
     q = np.cumsum(np.asarray(ring, dtype=np.int64).reshape(-1, 2), axis=0)
-    return np.asarray(q, dtype=np.float64) * QUANTUM
+    return np.asarray(q, dtype=np.float64) * quantum
 
 
 def encode_geometry(geometry: shapely.Geometry) -> list[Polygon]:

@@ -10,7 +10,16 @@ from fastapi import FastAPI
 from tryvoha import __version__
 from tryvoha.bus.base import Bus
 from tryvoha.config import Settings
-from tryvoha.server import api_locate, api_stats, api_v1, pages, problems, static, streams
+from tryvoha.server import (
+    api_cap,
+    api_locate,
+    api_stats,
+    api_v1,
+    pages,
+    problems,
+    static,
+    streams,
+)
 from tryvoha.server.limits import BodyLimit
 from tryvoha.server.services import Services
 
@@ -43,6 +52,7 @@ def create_app(
     app.include_router(api_stats.router)
     app.include_router(streams.router)
     app.include_router(api_locate.router)
+    app.include_router(api_cap.router)
     app.include_router(static.router)
     app.include_router(pages.router)
     return app

@@ -38,6 +38,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "unknown_region": (422, "No region has this id or name"),
     "outside_country": (404, "The point is outside every region's boundary"),
     "unknown_alert": (404, "No alert has this id"),
+    "unknown_event": (404, "No alert event has this seq"),
     "region_not_declarable": (422, "Alerts cannot be declared for this region"),
     "alert_not_active": (409, "The alert was cleared already"),
     "nothing_active": (409, "There is no active alert to clear"),

@@ -10,7 +10,9 @@ from tryvoha.config import Settings
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import RegionTree
 from tryvoha.engine.auth import Authenticator
+from tryvoha.engine.clock import system_clock
 from tryvoha.engine.engine import Engine
+from tryvoha.server.cap_views import CapViews, signer_from
 from tryvoha.server.fanout import Fanout
 from tryvoha.server.views import Views
 from tryvoha.store import open_store
@@ -27,6 +29,7 @@ class Services:
     fanout: Fanout
     views: Views
     authenticate: Authenticator
+    cap: CapViews
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -40,9 +43,12 @@ class Services:
         fanout.start()
         await bus.start(engine)
         views = Views(engine.feed, tree, store.epoch)
-        return cls(settings, store, tree, engine, bus, fanout, views, Authenticator(store))
+        cap = CapViews(settings, store, tree, engine.feed, signer_from(settings))
+        await cap.start(system_clock())
+        return cls(settings, store, tree, engine, bus, fanout, views, Authenticator(store), cap)
 
     async def stop(self) -> None:
+        self.cap.close()
         await self.bus.close()
         await self.fanout.close()
         await self.engine.save_snapshot()

@@ -126,6 +126,10 @@ class Store(Protocol):
     async def events_by_issuer(self, issuer: str, limit: int) -> list[bytes]:
         """The newest events this issuer wrote, newest first."""
 
+    async def events_of_alerts(self, alert_ids: Sequence[str]) -> list[bytes]:
+        """Every event of these alerts (declared, updated, cleared), in seq order; an id
+        with no events adds nothing. Needs an index on (alert_id, seq)."""
+
     async def begin_write(
         self, after: Seq, principal: str | None = None, idempotency_key: str | None = None
     ) -> WriteTransaction: ...

@@ -147,6 +147,22 @@ class SqliteStore:
 
         return await self._read(_q)
 
+    async def events_of_alerts(self, alert_ids: Sequence[str]) -> list[bytes]:
+        def _q(conn: sqlite3.Connection) -> list[bytes]:
+            found: list[tuple[int, bytes]] = []
+            ids = list(dict.fromkeys(alert_ids))
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.extend(
+                    conn.execute(
+                        f"SELECT seq, payload FROM events WHERE alert_id IN ({marks})", chunk
+                    ).fetchall()
+                )
+            return [payload for _, payload in sorted(found)]
+
+        return await self._read(_q)
+
     async def begin_write(
         self, after: Seq, principal: str | None = None, idempotency_key: str | None = None
     ) -> LogTransaction:

@@ -61,6 +61,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # idempotency records are forgotten after a retention time, oldest first
         "CREATE INDEX idempotency_by_age ON idempotency (created_ms)",
     ),
+    (
+        # the events of one alert, for the references of its CAP messages
+        "CREATE INDEX events_by_alert ON events (alert_id, seq)",
+    ),
 )
 
 
