@@ -41,11 +41,12 @@ class IssuedToken:
 async def issue_token(
     store: Store, tree: RegionTree, name: str, role: Role, scope: Sequence[str]
 ) -> IssuedToken:
-    """Create a token; scope entries may be ids or unique region names."""
+    """Create a token; scope entries may be ids or unique region names. A reader token
+    writes nothing, so its scope may be empty."""
     if not name.strip():
         raise ValueError("a token needs a name")
     regions = [tree.resolve(s.strip()).id for s in scope if s.strip()]
-    if not regions:
+    if not regions and role.may_write:
         raise ValueError("a token needs a scope: one region id or more (UA for the whole country)")
     secret = new_token()
     record = await store.create_token(
@@ -75,6 +76,12 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthError("the Authorization header must be 'Bearer <token>'")
+        return await self.key(token)
+
+    async def key(self, token: str) -> Principal:
+        """The principal behind a token given as it is (an API key of the compatible APIs)."""
+        if not token:
+            raise AuthError("no API key was given")
         token_hash = hash_token(token)
         known = self._known.get(token_hash)
         if known is not None and self.clock() - known[0] < self.CACHE_SECONDS:

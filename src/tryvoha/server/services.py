@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
 from tryvoha.config import Settings
-from tryvoha.data import region_tree
+from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
 from tryvoha.engine.auth import Authenticator
 from tryvoha.engine.engine import Engine
+from tryvoha.server.compat_gate import Gate
+from tryvoha.server.compat_views import CompatViews
 from tryvoha.server.fanout import Fanout
 from tryvoha.server.views import Views
 from tryvoha.store import open_store
@@ -27,6 +29,8 @@ class Services:
     fanout: Fanout
     views: Views
     authenticate: Authenticator
+    gate: Gate  # keys and rate limits of the compatible APIs
+    compat: CompatViews
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -40,7 +44,20 @@ class Services:
         fanout.start()
         await bus.start(engine)
         views = Views(engine.feed, tree, store.epoch)
-        return cls(settings, store, tree, engine, bus, fanout, views, Authenticator(store))
+        authenticate = Authenticator(store)
+        compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
+        return cls(
+            settings,
+            store,
+            tree,
+            engine,
+            bus,
+            fanout,
+            views,
+            authenticate,
+            Gate(authenticate, settings),
+            compat,
+        )
 
     async def stop(self) -> None:
         await self.bus.close()
