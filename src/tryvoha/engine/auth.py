@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -68,6 +69,7 @@ class Authenticator:
         self.store = store
         self.clock = clock
         self._known: dict[str, tuple[float, Principal]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal]] = {}
 
     async def __call__(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -86,6 +88,16 @@ class Authenticator:
         known = self._known.get(token_hash)
         if known is not None and self.clock() - known[0] < self.CACHE_SECONDS:
             return known[1]
+        # One store read per token at a time: when a poller's key expires from memory,
+        # its many concurrent requests wait for the same read instead of each making one.
+        lookup = self._lookups.get(token_hash)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(token_hash))
+            self._lookups[token_hash] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(token_hash, None))
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, token_hash: str) -> Principal:
         record = await self.store.token_by_hash(token_hash)
         if record is None:
             raise AuthError("the token is not known")

@@ -19,6 +19,7 @@ import email.utils
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -245,6 +246,15 @@ def final_last_modified(changed_at: datetime) -> datetime:
     return _whole_second(changed_at) + timedelta(seconds=1)
 
 
+@lru_cache(maxsize=64)
+def _http_dates(changed_at: datetime) -> tuple[str, str, datetime]:
+    """(the header until settled, the header after, the moment it settles) of a change:
+    the same few values are asked for by every poller, so they are formatted once."""
+    final = final_last_modified(changed_at)
+    before = email.utils.format_datetime(final - timedelta(seconds=1), usegmt=True)
+    return before, email.utils.format_datetime(final, usegmt=True), final + SETTLE
+
+
 def last_modified(changed_at: datetime, now: datetime) -> str:
     """The Last-Modified header for an answer current since changed_at, sent now.
 
@@ -252,19 +262,22 @@ def last_modified(changed_at: datetime, now: datetime) -> str:
     over (and SETTLE more, for events still on their way from another process), the
     header is the second before: a client that sends it back gets the answer again,
     never a 304 for a body that has changed since."""
-    final = final_last_modified(changed_at)
-    shown = final if now >= final + SETTLE else final - timedelta(seconds=1)
-    return email.utils.format_datetime(shown, usegmt=True)
+    before, final, settled_at = _http_dates(changed_at)
+    return final if now >= settled_at else before
+
+
+@lru_cache(maxsize=256)
+def _parse_http_date(text: str) -> datetime | None:
+    try:
+        since = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return since.replace(tzinfo=UTC) if since.tzinfo is None else since
 
 
 def not_modified(if_modified_since: str | None, changed_at: datetime) -> bool:
     """Whether a client holding a body of If-Modified-Since has the current one."""
-    if not if_modified_since:
+    if not if_modified_since or len(if_modified_since) > 64:
         return False
-    try:
-        since = email.utils.parsedate_to_datetime(if_modified_since)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return since >= final_last_modified(changed_at)
+    since = _parse_http_date(if_modified_since)
+    return since is not None and since >= final_last_modified(changed_at)
