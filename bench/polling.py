@@ -1,6 +1,12 @@
-"""Polling: `GET /api/v1/alerts/active` with and without `If-None-Match`, requests per
-second by wrk, against nginx serving the same bytes as a static file (with and without
-nginx's own ETag). Both servers hold the same state: a nationwide alert, 27 active.
+"""Polling: `GET /api/v1/alerts/active` with and without `If-None-Match`, and the LED
+maps' and Home Assistant's `GET /v1/iot/active_air_raid_alerts_by_oblast.json` (the
+alerts.in.ua-compatible API, with an API key, plain and with `If-Modified-Since`),
+requests per second by wrk, against nginx serving the same bytes as a static file (with
+nginx's own ETag and Last-Modified). Both servers hold the same state: a nationwide
+alert, 27 active.
+
+The compatible API checks the key and takes from its rate-limit bucket on every request;
+the bench raises the limit (KEY_RATE) so that the check is measured, not the refusals.
 
 The host's speed drifts by tens of percent within a minute, so the two servers take
 turns: ROUNDS short wrk runs each, alternating, and each server's median is reported.
@@ -25,6 +31,9 @@ from bench.servers import HOST, Nginx, ServerError, Tryvoha, nginx_workers
 WARM_UP_SECONDS = 2
 ROUNDS = 3  # the poll seconds are split into this many alternating runs per server
 PATH = "/api/v1/alerts/active"
+IOT_PATH = "/v1/iot/active_air_raid_alerts_by_oblast.json"
+KEY_RATE = "999999999/s"  # every request still goes through the key and its bucket
+SETTLE_WAIT_SECONDS = 15.0  # until tryvoha's Last-Modified of a change is final (a 304 is due)
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
 
@@ -40,6 +49,7 @@ class WrkRun:
     errors: dict[str, int]
     command: str
     rounds: list[float] = field(default_factory=list)  # requests/s of each run; the median above
+    path: str = PATH  # tryvoha's path (nginx serves the same bytes from a static file)
 
 
 @dataclass(slots=True)
@@ -47,6 +57,9 @@ class Polling:
     body_bytes: int = 0
     tryvoha_etag: str = ""
     nginx_etag: str = ""
+    iot_body: str = ""
+    tryvoha_last_modified: str = ""
+    nginx_last_modified: str = ""
     tryvoha_workers: int = 0
     nginx_workers: int = 0
     runs: list[WrkRun] = field(default_factory=list)
@@ -54,9 +67,9 @@ class Polling:
     problems: list[str] = field(default_factory=list)
     error: str | None = None
 
-    def rps(self, server: str, conditional: bool) -> float | None:
+    def rps(self, server: str, conditional: bool, path: str = PATH) -> float | None:
         for run in self.runs:
-            if run.server == server and run.conditional == conditional:
+            if run.server == server and run.conditional == conditional and run.path == path:
                 return run.requests_per_second
         return None
 
@@ -95,11 +108,11 @@ def parse_wrk(output: str) -> tuple[float | None, float | None, float | None, in
     )
 
 
-async def wrk(options: Options, url: str, etag: str | None, seconds: int) -> tuple[str, str]:
+async def wrk(options: Options, url: str, headers: dict[str, str], seconds: int) -> tuple[str, str]:
     cmd = ["wrk", f"-t{options.poll_threads}", f"-c{options.poll_connections}", f"-d{seconds}s"]
     cmd += ["--latency", "--timeout", "5s"]
-    if etag is not None:
-        cmd += ["-H", f"If-None-Match: {etag}"]
+    for name, value in headers.items():
+        cmd += ["-H", f"{name}: {value}"]
     cmd.append(url)
     proc = await asyncio.create_subprocess_exec(
         *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
@@ -119,7 +132,12 @@ class Target:
     server: str
     port: int
     path: str
-    etag: str
+    validator: tuple[str, str]  # the header a conditional run sends: its answer is 304
+    headers: tuple[tuple[str, str], ...] = ()  # sent on every request (an API key)
+    label: str = PATH  # the path reported: tryvoha's, for both servers
+
+    def request_headers(self, conditional: bool) -> dict[str, str]:
+        return {**dict(self.headers), **(dict([self.validator]) if conditional else {})}
 
 
 async def measure(options: Options, targets: list[Target], polling: Polling) -> None:
@@ -129,22 +147,24 @@ async def measure(options: Options, targets: list[Target], polling: Polling) -> 
         outputs: dict[str, list[tuple[str, str]]] = {t.server: [] for t in targets}
         probes: dict[str, int] = {}
         for target in targets:
+            headers = target.request_headers(conditional)
             async with Http(HOST, target.port) as http:
-                headers = {"If-None-Match": target.etag} if conditional else {}
                 probe = await http.request("GET", target.path, headers)
             expect_status(probe, 304 if conditional else 200, f"{target.server} GET {target.path}")
             probes[target.server] = probe.status
             url = f"http://{HOST}:{target.port}{target.path}"
-            await wrk(options, url, target.etag if conditional else None, WARM_UP_SECONDS)
+            await wrk(options, url, headers, WARM_UP_SECONDS)
         for _ in range(ROUNDS):
             for target in targets:
                 url = f"http://{HOST}:{target.port}{target.path}"
-                etag = target.etag if conditional else None
-                outputs[target.server].append(await wrk(options, url, etag, seconds))
+                headers = target.request_headers(conditional)
+                outputs[target.server].append(await wrk(options, url, headers, seconds))
         for target in targets:
-            polling.runs.append(
-                summarise(target.server, conditional, probes[target.server], outputs[target.server])
+            run = summarise(
+                target.server, conditional, probes[target.server], outputs[target.server]
             )
+            run.path = target.label
+            polling.runs.append(run)
 
 
 def summarise(
@@ -169,7 +189,8 @@ async def run_polling(options: Options, console: Console) -> Polling:
         polling.error = "wrk is not installed (make system-bench)"
         return polling
     workers = options.tryvoha_workers_for_requests()
-    tryvoha = Tryvoha(options.tmp / "polling-tryvoha", workers)
+    limits = ["--alerts-in-ua-rate-limit", KEY_RATE]
+    tryvoha = Tryvoha(options.tmp / "polling-tryvoha", workers, limits)
     nginx = Nginx(options.tmp / "polling-nginx", options.nginx_workers or nginx_workers(0))
     polling.nginx_workers = nginx.workers
     try:
@@ -180,7 +201,7 @@ async def run_polling(options: Options, console: Console) -> Polling:
                 raise
             polling.notes.append(f"--workers {workers} failed; measured with --workers 1")
             await tryvoha.stop()
-            tryvoha = Tryvoha(options.tmp / "polling-tryvoha-w1", 1)
+            tryvoha = Tryvoha(options.tmp / "polling-tryvoha-w1", 1, limits)
             await tryvoha.start()
             console.print(f"[yellow]polling: tryvoha --workers {workers}: {e}"[:300])
         polling.tryvoha_workers = tryvoha.workers
@@ -211,10 +232,11 @@ async def run_polling(options: Options, console: Console) -> Polling:
             highlight=False,
         )
         targets = [
-            Target("tryvoha", tryvoha.port, PATH, polling.tryvoha_etag),
-            Target("nginx", nginx.port, static, polling.nginx_etag),
+            Target("tryvoha", tryvoha.port, PATH, ("If-None-Match", polling.tryvoha_etag)),
+            Target("nginx", nginx.port, static, ("If-None-Match", polling.nginx_etag)),
         ]
         await measure(options, targets, polling)
+        await measure_iot(options, tryvoha, nginx, polling, console)
     except (ServerError, OSError, TimeoutError) as e:
         polling.error = f"{type(e).__name__}: {e}"
         console.print(f"[red]polling: {polling.error}"[:500], highlight=False)
@@ -223,3 +245,63 @@ async def run_polling(options: Options, console: Console) -> Polling:
         await tryvoha.stop()
         await nginx.stop()
     return polling
+
+
+async def settled_last_modified(tryvoha: Tryvoha, headers: dict[str, str]) -> str:
+    """tryvoha's Last-Modified of the IoT string once it is final: a client sending it
+    back gets 304 (it is the second before while the change's second may still change)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SETTLE_WAIT_SECONDS
+    async with Http(HOST, tryvoha.port) as http:
+        while True:
+            reply = await http.request("GET", IOT_PATH, headers)
+            expect_status(reply, 200, f"GET {IOT_PATH}")
+            stamp = reply.headers.get("last-modified", "")
+            again = await http.request("GET", IOT_PATH, {**headers, "If-Modified-Since": stamp})
+            if again.status == 304:
+                return stamp
+            if loop.time() > deadline:
+                raise ServerError(f"{IOT_PATH}: If-Modified-Since {stamp!r} never gave 304")
+            await asyncio.sleep(0.5)
+
+
+async def measure_iot(
+    options: Options, tryvoha: Tryvoha, nginx: Nginx, polling: Polling, console: Console
+) -> None:
+    """The alerts.in.ua IoT string, as LED maps poll it, against the same bytes static."""
+    key = {"Authorization": f"Bearer {tryvoha.token}"}
+    stamp = await settled_last_modified(tryvoha, key)
+    async with Http(HOST, tryvoha.port) as http:
+        reply = await http.request("GET", IOT_PATH, key)
+    expect_status(reply, 200, f"GET {IOT_PATH}")
+    polling.iot_body = reply.body.decode()
+    polling.tryvoha_last_modified = stamp
+    static = nginx.put_static("iot-by-oblast.json", reply.body)
+    async with Http(HOST, nginx.port) as http:
+        same = await http.request("GET", static)
+    if same.body != reply.body:
+        raise ServerError("nginx does not serve the same IoT bytes")
+    polling.nginx_last_modified = same.headers.get("last-modified", "")
+    console.print(
+        f"  polling {IOT_PATH} ({len(reply.body)} B, with an API key) vs nginx static ...",
+        highlight=False,
+    )
+    targets = [
+        Target(
+            "tryvoha",
+            tryvoha.port,
+            IOT_PATH,
+            ("If-Modified-Since", stamp),
+            tuple(key.items()),
+            IOT_PATH,
+        ),
+        Target(
+            "nginx",
+            nginx.port,
+            static,
+            ("If-Modified-Since", polling.nginx_last_modified),
+            (),
+            IOT_PATH,
+        ),
+    ]
+    await measure(options, targets, polling)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -173,9 +174,10 @@ class Tryvoha(Spawned):
 
     name = "tryvoha"
 
-    def __init__(self, workdir: Path, workers: int = 1) -> None:
+    def __init__(self, workdir: Path, workers: int = 1, args: Sequence[str] = ()) -> None:
         super().__init__(workdir)
         self.workers = workers
+        self.args = list(args)  # more `tryvoha serve` flags
         self.store = f"sqlite:///{self.dir / 'bench.db'}"
         self.token = ""
 
@@ -211,7 +213,7 @@ class Tryvoha(Spawned):
         cmd += ["--store", self.store, "--log-level", "warning"]
         if self.workers != 1:
             cmd += ["--workers", str(self.workers)]
-        self.spawn(cmd)
+        self.spawn([*cmd, *self.args])
         deadline = time.monotonic() + START_SECONDS
         while READY not in self.log.read_text(errors="replace"):
             if (why := self.exited()) is not None:

@@ -8,10 +8,12 @@ this model. The flag wins over the variable; the variable wins over the default.
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STORE = "sqlite:///var/tryvoha.db"
 ENV_PREFIX = "TRYVOHA_"
@@ -23,6 +25,49 @@ def _workers(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A rate limit: at most `count` requests in a burst, refilled over `seconds`."""
+
+    count: int
+    seconds: float
+
+    @property
+    def limited(self) -> bool:
+        return self.count > 0
+
+    def __str__(self) -> str:
+        if not self.limited:
+            return "off"
+        for unit, size in (("h", 3600), ("min", 60)):
+            if self.seconds % size == 0:
+                times = int(self.seconds // size)
+                return f"{self.count}/{'' if times == 1 else times}{unit}"
+        return f"{self.count}/{self.seconds:g}s"
+
+
+_PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+_RATE = re.compile(r"(\d{1,9})\s*/\s*(\d{0,6})\s*(s|min|h)")
+
+
+def _rate(value: Any) -> Any:
+    """COUNT/PERIOD, as 12/min, 200/5min or 10/s; off for no limit."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().lower()
+    if text in ("off", "0"):
+        return Rate(0, 1.0)
+    found = _RATE.fullmatch(text)
+    if found is None or found.group(2) == "0":
+        raise ValueError(f"'{value}' is not a rate like 12/min, 200/5min or 10/s (or off)")
+    count, times, unit = int(found.group(1)), int(found.group(2) or 1), found.group(3)
+    return Rate(count, times * _PERIODS[unit])
+
+
+# NoDecode: the variable is the text 12/min, not JSON
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_rate)]
 
 
 class Settings(BaseSettings):
@@ -86,6 +131,28 @@ class Settings(BaseSettings):
         "",
         description="PEM certificate of --cap-sign-key, put in every signature",
         json_schema_extra={"metavar": "FILE"},
+    )
+
+    alerts_in_ua_rate_limit: RateSetting = Field(
+        _rate("12/min"),
+        description="requests per API key to the alerts.in.ua-compatible API (/v1, /v2), as COUNT/PERIOD: a burst of COUNT, refilled over PERIOD (alerts.in.ua's own: 12/min); off for none",
+        json_schema_extra={"metavar": "N/PERIOD|off"},
+    )
+    alerts_in_ua_history_rate_limit: RateSetting = Field(
+        _rate("2/min"),
+        description="requests per API key to its region history (/v1/regions/{uid}/alerts/...), counted apart (alerts.in.ua's own: 2/min)",
+        json_schema_extra={"metavar": "N/PERIOD|off"},
+    )
+    ukrainealarm_rate_limit: RateSetting = Field(
+        _rate("200/5min"),
+        description="requests per API key to the ukrainealarm-compatible API (/api/v3), as COUNT/PERIOD (the limit its public wrapper siren.pp.ua sets: 200/5min)",
+        json_schema_extra={"metavar": "N/PERIOD|off"},
+    )
+    rate_limit_keys: int = Field(
+        100_000,
+        ge=1,
+        le=10_000_000,
+        description="API keys whose request counts each serving process remembers; past that, the least recently seen is forgotten",
     )
 
     @model_validator(mode="after")

@@ -20,7 +20,7 @@ from bench.client import Target
 from bench.fanout import NATIONWIDE_EVENTS, WS_HELLO, nchan_payload, oblasts
 from bench.http import Http
 from bench.options import Options
-from bench.polling import ROUNDS, run_polling
+from bench.polling import IOT_PATH, PATH, ROUNDS, run_polling
 from bench.servers import HOST, NCHAN_MODULE, Nginx, Tryvoha
 from bench.swarm import Swarm
 from bench.writes import run_writes
@@ -136,8 +136,9 @@ async def test_nchan_subscribers_get_every_message_once(tmp_path: Path) -> None:
 
 
 async def test_polling_and_writes_sections_measure_what_they_say(tmp_path: Path) -> None:
-    """The polling runs get the answers they name (200, then 304) from both servers, and
-    the writes section's declares, clears and round trips are all complete answers."""
+    """The polling runs get the answers they name (200, then 304) from both servers, on
+    API v1 and on the alerts.in.ua IoT string (with an API key), and the writes
+    section's declares, clears and round trips are all complete answers."""
     require_nchan()
     if shutil.which("wrk") is None:
         why = "wrk missing: run `make system-bench`"
@@ -156,13 +157,14 @@ async def test_polling_and_writes_sections_measure_what_they_say(tmp_path: Path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     assert polling.error is None and polling.problems == []
-    statuses = {(r.server, r.conditional): r.status for r in polling.runs}
+    statuses = {(r.path, r.server, r.conditional): r.status for r in polling.runs}
     assert statuses == {
-        ("tryvoha", False): 200,
-        ("tryvoha", True): 304,
-        ("nginx", False): 200,
-        ("nginx", True): 304,
+        (path, server, conditional): 304 if conditional else 200
+        for path in (PATH, IOT_PATH)
+        for server in ("tryvoha", "nginx")
+        for conditional in (False, True)
     }
+    assert polling.iot_body == '"' + "A" * 27 + '"'  # the nationwide alert, as LED maps read it
     for run in polling.runs:
         assert len(run.rounds) == ROUNDS and run.requests > 0 and run.errors == {}
     assert writes.error is None and writes.problems == []

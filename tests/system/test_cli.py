@@ -129,3 +129,33 @@ def test_serve_refuses_a_bad_store_or_busy_port_with_one_line(
     bad_env = tryvoha("serve", "--port", "0", env={"TRYVOHA_LOG_LEVEL": "loud"})
     assert_one_line_error(bad_env, "--log-level", "TRYVOHA_LOG_LEVEL", "'loud'")
     assert time.monotonic() - started < timeout(30)
+
+
+def test_a_reader_token_from_the_command_line_reads_and_cannot_write(
+    server: ServerProcess, store_url: str
+) -> None:
+    created = tryvoha(
+        "token", "create", "--name", "led-map", "--role", "reader", "--store", store_url
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert "reading" in created.stdout
+    assert_one_line_error(
+        tryvoha("token", "create", "--name", "duty", "--store", store_url), "scope"
+    )
+    assert_one_line_error(
+        tryvoha("serve", "--port", "0", "--ukrainealarm-rate-limit", "lots"),
+        "--ukrainealarm-rate-limit",
+        "12/min",
+    )
+    iot = httpx.get(
+        f"{server.url}/v1/iot/active_air_raid_alerts_by_oblast.json",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert iot.status_code == 200 and iot.json() == "N" * 27
+    refused = tryvoha(
+        "declare", "--region", "Lviv", env={"TRYVOHA_URL": server.url, "TRYVOHA_TOKEN": key}
+    )
+    assert_one_line_error(refused, "reader", "403")
+    listed = tryvoha("token", "list", "--store", store_url)
+    assert "led-map" in listed.stdout and "reader" in listed.stdout

@@ -20,7 +20,9 @@ from tryvoha.store.base import TokenExistsError
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Issuers' tokens: create (shown once), list, revoke.", no_args_is_help=True)
+app = typer.Typer(
+    help="Tokens of issuers and readers: create (shown once), list, revoke.", no_args_is_help=True
+)
 
 StoreOption = typer.Option(DEFAULT_STORE, "--store", envvar=env_name("store"), help="the store URL")
 
@@ -43,9 +45,12 @@ def on_store(url: str, work: Callable[[Store], Awaitable[T]]) -> T:
 @app.command()
 def create(
     name: str = typer.Option(..., help="who uses it, e.g. 'lviv-oblast-duty'"),
-    role: Role = typer.Option(Role.ISSUER, help="issuer or admin"),
+    role: Role = typer.Option(
+        Role.ISSUER, help="issuer, admin, or reader (reads only: a key for the compatible APIs)"
+    ),
     scope: str = typer.Option(
-        ..., help="region ids or names, comma-separated; UA is the whole country"
+        "",
+        help="region ids or names, comma-separated; UA is the whole country (a reader needs none)",
     ),
     store: str = StoreOption,
 ) -> None:
@@ -55,7 +60,7 @@ def create(
         issued = on_store(store, lambda s: issue_token(s, tree, name, role, scope.split(",")))
     except (UnknownRegionError, ValueError, TokenExistsError) as e:
         fail(f"--scope: {e.detail}" if isinstance(e, UnknownRegionError) else str(e))
-    regions = ", ".join(f"{tree.get(r).name_en} ({r})" for r in issued.record.scope)
+    regions = ", ".join(f"{tree.get(r).name_en} ({r})" for r in issued.record.scope) or "reading"
     console.print(
         f"token '{issued.record.name}' ({issued.record.role}) for {regions}", highlight=False
     )

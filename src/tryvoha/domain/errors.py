@@ -50,3 +50,15 @@ class OutOfScopeError(DomainError):
             f"token '{token_name}' may not act on {shown}: outside its scope; nothing was written"
         )
         self.region_ids = region_ids
+
+
+class ReadOnlyTokenError(DomainError):
+    """A reader token tried to write."""
+
+    code = "forbidden"
+
+    def __init__(self, token_name: str) -> None:
+        super().__init__(
+            f"token '{token_name}' is a reader token: it may read, and write nothing; "
+            "nothing was written"
+        )

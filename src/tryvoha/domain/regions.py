@@ -105,6 +105,11 @@ class RegionTree:
         """True when region_id is scope_id or lies below it."""
         return region_id == scope_id or scope_id in self._ancestors[region_id]
 
+    def lineage(self, region_id: RegionId) -> frozenset[RegionId]:
+        """The region, every region it lies in and every region below it: where an alert
+        concerns this region."""
+        return frozenset({region_id, *self._ancestors[region_id], *self.descendants(region_id)})
+
     def related(self, a: RegionId, b: RegionId) -> bool:
         """True when one of the two regions contains the other (or they are the same)."""
         return self.is_within(a, b) or self.is_within(b, a)

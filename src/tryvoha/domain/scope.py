@@ -6,13 +6,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from tryvoha.domain.errors import OutOfScopeError
+from tryvoha.domain.errors import OutOfScopeError, ReadOnlyTokenError
 from tryvoha.domain.regions import RegionId, RegionTree
 
 
 class Role(StrEnum):
-    ISSUER = "issuer"
-    ADMIN = "admin"
+    ISSUER = "issuer"  # declares, updates and clears within its scope
+    ADMIN = "admin"  # an issuer that may also read the audit log
+    READER = "reader"  # reads only: a key for the compatible APIs
+
+    @property
+    def may_write(self) -> bool:
+        return self is not Role.READER
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +30,12 @@ class Principal:
 
     def may_act_on(self, tree: RegionTree, region_id: RegionId) -> bool:
         return any(tree.is_within(region_id, s) for s in self.scope)
+
+
+def check_may_write(principal: Principal) -> None:
+    """Refuse any write by a token whose role only reads."""
+    if not principal.role.may_write:
+        raise ReadOnlyTokenError(principal.name)
 
 
 def check_scope(tree: RegionTree, principal: Principal, regions: Iterable[RegionId]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -41,11 +42,12 @@ class IssuedToken:
 async def issue_token(
     store: Store, tree: RegionTree, name: str, role: Role, scope: Sequence[str]
 ) -> IssuedToken:
-    """Create a token; scope entries may be ids or unique region names."""
+    """Create a token; scope entries may be ids or unique region names. A reader token
+    writes nothing, so its scope may be empty."""
     if not name.strip():
         raise ValueError("a token needs a name")
     regions = [tree.resolve(s.strip()).id for s in scope if s.strip()]
-    if not regions:
+    if not regions and role.may_write:
         raise ValueError("a token needs a scope: one region id or more (UA for the whole country)")
     secret = new_token()
     record = await store.create_token(
@@ -67,6 +69,7 @@ class Authenticator:
         self.store = store
         self.clock = clock
         self._known: dict[str, tuple[float, Principal]] = {}
+        self._lookups: dict[str, asyncio.Future[Principal]] = {}
 
     async def __call__(self, authorization: str | None) -> Principal:
         if not authorization:
@@ -75,10 +78,26 @@ class Authenticator:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthError("the Authorization header must be 'Bearer <token>'")
+        return await self.key(token)
+
+    async def key(self, token: str) -> Principal:
+        """The principal behind a token given as it is (an API key of the compatible APIs)."""
+        if not token:
+            raise AuthError("no API key was given")
         token_hash = hash_token(token)
         known = self._known.get(token_hash)
         if known is not None and self.clock() - known[0] < self.CACHE_SECONDS:
             return known[1]
+        # One store read per token at a time: when a poller's key expires from memory,
+        # its many concurrent requests wait for the same read instead of each making one.
+        lookup = self._lookups.get(token_hash)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(token_hash))
+            self._lookups[token_hash] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(token_hash, None))
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, token_hash: str) -> Principal:
         record = await self.store.token_by_hash(token_hash)
         if record is None:
             raise AuthError("the token is not known")

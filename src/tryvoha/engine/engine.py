@@ -20,11 +20,16 @@ from tryvoha.domain.commands import (
     ensure_not_active,
     touched_regions,
 )
-from tryvoha.domain.errors import DomainError, OutOfScopeError, UnknownAlertError
+from tryvoha.domain.errors import (
+    DomainError,
+    OutOfScopeError,
+    ReadOnlyTokenError,
+    UnknownAlertError,
+)
 from tryvoha.domain.events import Event, Seq
 from tryvoha.domain.projection import Projection
 from tryvoha.domain.regions import RegionTree
-from tryvoha.domain.scope import Principal, check_scope
+from tryvoha.domain.scope import Principal, check_may_write, check_scope
 from tryvoha.engine.auth import AuthError
 from tryvoha.engine.clock import Clock, new_alert_id, system_clock
 from tryvoha.engine.feed import RECENT_EVENTS, Feed, FeedGapError
@@ -157,6 +162,13 @@ class Engine:
         fingerprint: str = "",
     ) -> WriteResult:
         """Carry out one write. Answers only after the events are durably committed."""
+        try:
+            check_may_write(principal)
+        except ReadOnlyTokenError as e:
+            await self.store.audit(
+                [AuditEntry(self.clock(), principal.name, _action(command), "denied", e.detail)]
+            )
+            raise
         for region_id in touched_regions(command, self.projection):
             self.tree.get(region_id)  # unknown regions fail before the scope check names them
         async with self._lock:

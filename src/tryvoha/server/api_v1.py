@@ -144,7 +144,7 @@ async def history(
             rid = svc.tree.get(region).id
         except DomainError as e:
             raise from_domain(e) from None
-        regions = frozenset({rid, *svc.tree.ancestors(rid), *svc.tree.descendants(rid)})
+        regions = svc.tree.lineage(rid)
     if cursor is not None and not re.fullmatch(r"\d{1,15}_[\w.:-]{1,80}", cursor):
         raise Problem(
             "invalid_parameter", "cursor: not a cursor this API gave out (use next_cursor as it is)"

@@ -1,4 +1,4 @@
-"""The ASGI application: API v1, the streams, the pages."""
+"""The ASGI application: API v1, the streams, the compatible APIs, the pages."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from tryvoha import __version__
 from tryvoha.bus.base import Bus
 from tryvoha.config import Settings
 from tryvoha.server import (
+    api_alerts_in_ua,
     api_cap,
     api_locate,
     api_stats,
+    api_ukrainealarm,
     api_v1,
     pages,
     problems,
@@ -53,6 +55,8 @@ def create_app(
     app.include_router(streams.router)
     app.include_router(api_locate.router)
     app.include_router(api_cap.router)
+    app.include_router(api_alerts_in_ua.router)
+    app.include_router(api_ukrainealarm.router)
     app.include_router(static.router)
     app.include_router(pages.router)
     return app

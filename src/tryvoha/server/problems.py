@@ -16,6 +16,7 @@ from tryvoha.domain.errors import (
     DomainError,
     NothingActiveError,
     OutOfScopeError,
+    ReadOnlyTokenError,
     RegionNotDeclarableError,
     UnknownAlertError,
     UnknownRegionError,
@@ -31,9 +32,10 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "malformed_json": (400, "The body is not valid JSON"),
     "invalid_parameter": (422, "A query parameter or header is not valid"),
     "invalid_body": (422, "The body does not have the expected fields and types"),
-    "unauthorized": (401, "A valid token is needed for this write"),
+    "unauthorized": (401, "A valid token is needed (for a write, or as an API key)"),
     "out_of_scope": (403, "The token may not act on a region in this request"),
     "forbidden": (403, "The token's role may not do this"),
+    "rate_limited": (429, "Too many requests with this key; retry after Retry-After seconds"),
     "not_found": (404, "There is nothing at this address"),
     "unknown_region": (422, "No region has this id or name"),
     "outside_country": (404, "The point is outside every region's boundary"),
@@ -85,6 +87,7 @@ def from_domain(error: DomainError, *, in_path: bool = False) -> Problem:
     if isinstance(error, UnknownAlertError):
         return Problem("unknown_alert", error.detail)
     known = (
+        ReadOnlyTokenError,
         AlertNotActiveError,
         NothingActiveError,
         RegionNotDeclarableError,

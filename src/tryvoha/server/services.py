@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
 from tryvoha.config import Settings
-from tryvoha.data import region_tree
+from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
 from tryvoha.engine.auth import Authenticator
 from tryvoha.engine.clock import system_clock
 from tryvoha.engine.engine import Engine
 from tryvoha.server.cap_views import CapViews, signer_from
+from tryvoha.server.compat_gate import Gate
+from tryvoha.server.compat_views import CompatViews
 from tryvoha.server.fanout import Fanout
 from tryvoha.server.views import Views
 from tryvoha.store import open_store
@@ -30,6 +32,8 @@ class Services:
     views: Views
     authenticate: Authenticator
     cap: CapViews
+    gate: Gate  # keys and rate limits of the compatible APIs
+    compat: CompatViews
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -45,7 +49,21 @@ class Services:
         views = Views(engine.feed, tree, store.epoch)
         cap = CapViews(settings, store, tree, engine.feed, signer_from(settings))
         await cap.start(system_clock())
-        return cls(settings, store, tree, engine, bus, fanout, views, Authenticator(store), cap)
+        authenticate = Authenticator(store)
+        compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
+        return cls(
+            settings,
+            store,
+            tree,
+            engine,
+            bus,
+            fanout,
+            views,
+            authenticate,
+            cap,
+            Gate(authenticate, settings),
+            compat,
+        )
 
     async def stop(self) -> None:
         self.cap.close()
