@@ -92,6 +92,55 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         65_536, ge=1024, description="largest request body accepted; larger gets 413"
     )
+    # -- limits: what one client may cost (docs/self-host.md, "Limits") -------------
+    request_head_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="from a request's first byte to the end of its head; 408 after",
+    )
+    request_body_seconds: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="from the end of a request's head to the end of its body; 408 after",
+    )
+    keep_alive_seconds: float = Field(
+        5.0, gt=0, le=3600, description="an idle connection between requests is closed after this"
+    )
+    ws_hello_seconds: float = Field(
+        10.0, gt=0, le=600, description="a WebSocket must send its first message within this"
+    )
+    max_head_bytes: int = Field(
+        16_384,
+        ge=1024,
+        le=1 << 20,
+        description="largest request head (line and headers); larger gets 431",
+    )
+    max_ws_message_bytes: int = Field(
+        65_536, ge=1024, le=1 << 24, description="largest message a WebSocket client may send"
+    )
+    max_stream_regions: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="regions one stream may follow (SSE region= or a WebSocket's regions)",
+    )
+    stall_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description="a subscriber whose socket takes nothing this long while data waits is dropped",
+    )
+    write_high_water_bytes: int = Field(
+        65_536,
+        ge=4096,
+        le=1 << 26,
+        description="unsent bytes above which a connection is read no further and a subscriber gets no more pushed",
+    )
+    max_queued_bytes: int = Field(
+        1 << 20, ge=65_536, le=1 << 30, description="unsent bytes above which a connection is reset"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error"
     )

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import KYIV_CITY, LVIV
+from tryvoha.data import region_tree
 from tryvoha.domain.errors import UnknownRegionError
 from tryvoha.domain.regions import COUNTRY, Level, RegionId, RegionTree, normalise_name
 
@@ -57,3 +60,19 @@ def test_unknown_and_ambiguous_names_are_errors(tree: RegionTree) -> None:
 def test_normalise_ignores_case_apostrophes_and_hyphens() -> None:
     assert normalise_name("Івано-Франківська") == normalise_name("івано франківська")
     assert normalise_name("Кам’янець") == normalise_name("Камʼянець") == normalise_name("Кам'янець")
+
+
+_TREE = region_tree()
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_a_related_mask_matches_exactly_the_related_regions(data: st.DataObject) -> None:
+    """The bit set a stream filter is compiled to says what `related` says, region by region."""
+    tree = _TREE
+    ids = sorted(r.id for r in tree)
+    chosen = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=4))
+    event_region = data.draw(st.sampled_from(ids))
+    mask = tree.related_mask(chosen)
+    expected = any(tree.related(event_region, r) for r in chosen)
+    assert bool(mask & tree.bit(event_region)) == expected

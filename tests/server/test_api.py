@@ -327,6 +327,7 @@ async def test_health_says_how_far_the_process_has_read(api: Api) -> None:
         "active_alerts": 1,
         "subscribers": 0,
         "dropped_slow_subscribers": 0,
+        "refused": {},
     }
 
 

@@ -27,10 +27,17 @@ def timeout(seconds: float) -> float:
 
 
 class ServerProcess:
-    def __init__(self, store_url: str, args: Sequence[str] = (), cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        store_url: str,
+        args: Sequence[str] = (),
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.store_url = store_url
         self.args = list(args)
         self.cwd = cwd
+        self.env = dict(env or {})
         self.port = 0
         self.url = ""
         self.proc: subprocess.Popen[str] | None = None
@@ -60,7 +67,7 @@ class ServerProcess:
             "warning",
             *self.args,
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._join()
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd, env=env
@@ -88,6 +95,11 @@ class ServerProcess:
             with proc.stdout:
                 for line in proc.stdout:
                     self.output.append(line)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when the machine loses power."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +34,50 @@ class Recent:
 Listener = Callable[[Sequence[tuple[Event, bytes]]], None]  # a batch, in seq order
 
 
+class RecentEvents:
+    """The newest events, indexed by seq: a page from any seq is a slice, not a walk.
+
+    Events arrive gap-free in seq order, so event `seq` lives at `seq % capacity`; the
+    oldest kept is `first`. Holds at most `capacity` events."""
+
+    __slots__ = ("_items", "capacity", "first", "last")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: list[Recent | None] = [None] * capacity
+        self.first = 0  # no event kept: first > last
+        self.last = -1
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first + 1)
+
+    def append(self, item: Recent) -> None:
+        if self.last >= self.first and item.seq != self.last + 1:
+            self.clear()  # not contiguous (a fresh start): what was kept no longer joins up
+        if self.last < self.first:
+            self.first = item.seq
+        self._items[item.seq % self.capacity] = item
+        self.last = item.seq
+        if self.last - self.first >= self.capacity:
+            self.first = self.last - self.capacity + 1
+
+    def clear(self) -> None:
+        self._items = [None] * self.capacity
+        self.first, self.last = 0, -1
+
+    def page(self, after: int, limit: int, upto: int) -> list[Recent] | None:
+        """Up to `limit` events after `after`, none beyond `upto`; None when memory no
+        longer reaches back to `after + 1`."""
+        if after >= upto:
+            return []
+        if self.last < self.first or not self.first <= after + 1 <= self.last:
+            return None
+        end = min(after + limit, upto, self.last)
+        items = self._items
+        size = self.capacity
+        return [items[seq % size] for seq in range(after + 1, end + 1)]  # type: ignore[misc]
+
+
 class Feed:
     """Events are applied to the projection at once, and announced to the listeners (the
     fan-out) a moment later, on the next turn of the event loop: a write's answer goes out
@@ -44,7 +87,7 @@ class Feed:
 
     def __init__(self, projection: Projection, recent: int = RECENT_EVENTS) -> None:
         self.projection = projection
-        self.recent: deque[Recent] = deque(maxlen=recent)
+        self.recent = RecentEvents(recent)
         self.announced = projection.seq  # the last seq the listeners have been given
         self._pending: list[tuple[Event, bytes]] = []
         self._listeners: list[Listener] = []
@@ -116,16 +159,16 @@ class Feed:
         if self._waiters:
             self._wake()
 
-    def recent_after(self, after: Seq) -> list[Recent] | None:
-        """Announced events after `after` from memory, or None when memory no longer
-        reaches back."""
-        if after >= self.announced:
-            return []
-        if not self.recent or self.recent[0].seq > after + 1:
-            return None
-        start = after + 1 - self.recent[0].seq
-        end = len(self.recent) - (self.seq - self.announced)
-        return [self.recent[i] for i in range(start, end)]
+    def recent_after(self, after: Seq, limit: int = RECENT_EVENTS) -> list[Recent] | None:
+        """Up to `limit` announced events after `after` from memory, or None when memory
+        no longer reaches back."""
+        return self.recent.page(after, limit, self.announced)
+
+    def applied_after(self, after: int) -> list[Recent]:
+        """Events applied after `after` (announced or not), as far back as memory holds:
+        for read models that follow the projection itself, not the streams."""
+        start = max(after, self.recent.first - 1)
+        return self.recent.page(start, self.recent.capacity, self.seq) or []
 
     async def wait_for(self, seq: Seq) -> None:
         """Until the listeners have been given seq."""

@@ -11,23 +11,11 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from tryvoha.domain.alerts import ThreatType
-from tryvoha.domain.commands import Command
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_to_json, format_time, parse_time
-from tryvoha.server.models import DeclareIn, UpdateIn
 from tryvoha.server.problems import CATALOGUE, Problem, from_domain, region_in_path
 from tryvoha.server.services import Services
-from tryvoha.server.views import Cached
-from tryvoha.server.writes import (
-    WriteRequest,
-    answer_headers,
-    clear_alert_command,
-    clear_region_command,
-    declare_command,
-    perform,
-    update_command,
-)
 from tryvoha.store.base import HistoryQuery
 
 router = APIRouter(prefix="/api/v1")
@@ -46,13 +34,6 @@ def json_response(
     return Response(orjson.dumps(data), status, headers=headers, media_type=JSON_TYPE)
 
 
-def cached_response(cached: Cached, if_none_match: str | None) -> Response:
-    headers = {"ETag": cached.etag, "Cache-Control": cached.cache_control}
-    if if_none_match is not None and cached.etag in (t.strip() for t in if_none_match.split(",")):
-        return Response(status_code=304, headers=headers)
-    return Response(cached.body, headers=headers, media_type=JSON_TYPE)
-
-
 def _time_param(name: str, value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -66,13 +47,6 @@ def _time_param(name: str, value: str | None) -> datetime | None:
 
 
 # -- reads ------------------------------------------------------------------------
-
-
-@router.get("/regions", summary="Every region: country, oblasts, raions, hromadas")
-async def list_regions(
-    request: Request, if_none_match: Annotated[str | None, Header()] = None
-) -> Response:
-    return cached_response(services(request).views.regions, if_none_match)
 
 
 @router.get("/regions/{region_id}", summary="One region with its effective state and active alerts")
@@ -93,22 +67,6 @@ async def get_region(request: Request, region_id: str) -> Response:
             "active_alerts": [alert_to_json(a) for a in active],
         }
     )
-
-
-@router.get(
-    "/alerts/active", summary="Every active alert, oldest first, with the seq they are current at"
-)
-async def active_alerts(
-    request: Request, if_none_match: Annotated[str | None, Header()] = None
-) -> Response:
-    return cached_response(services(request).views.active(), if_none_match)
-
-
-@router.get("/state", summary="Effective state of every region that is not clear, per threat type")
-async def state(
-    request: Request, if_none_match: Annotated[str | None, Header()] = None
-) -> Response:
-    return cached_response(services(request).views.state(), if_none_match)
 
 
 @router.get("/alerts/{alert_id}", summary="One alert, active or ended")
@@ -174,6 +132,7 @@ async def health(request: Request) -> Response:
             "active_alerts": len(svc.engine.projection),
             "subscribers": len(svc.fanout),
             "dropped_slow_subscribers": svc.fanout.dropped_slow,
+            "refused": dict(sorted(svc.refusals.total.items())),
         },
         headers={"Cache-Control": "no-store"},
     )
@@ -233,69 +192,3 @@ async def audit(
             ]
         }
     )
-
-
-# -- writes -------------------------------------------------------------------------
-
-
-async def _write(
-    request: Request, command: Command, authorization: str | None, idempotency_key: str | None
-) -> Response:
-    parts = WriteRequest(
-        request.method,
-        request.url.path,
-        request.url.query,
-        await request.body(),
-        authorization,
-        idempotency_key,
-    )
-    result = await perform(services(request), command, parts)
-    return Response(result.body, result.status, answer_headers(result), media_type=JSON_TYPE)
-
-
-@router.post(
-    "/alerts", status_code=201, summary="Declare alerts: one per region, in one transaction"
-)
-async def declare(
-    request: Request,
-    body: DeclareIn,
-    authorization: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header()] = None,
-) -> Response:
-    return await _write(request, declare_command(body), authorization, idempotency_key)
-
-
-@router.patch("/alerts/{alert_id}", summary="Change an active alert's level, threats or message")
-async def update(
-    request: Request,
-    alert_id: str,
-    body: UpdateIn,
-    authorization: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header()] = None,
-) -> Response:
-    return await _write(request, update_command(alert_id, body), authorization, idempotency_key)
-
-
-@router.post("/alerts/{alert_id}/clear", summary="Clear one alert")
-async def clear_alert(
-    request: Request,
-    alert_id: str,
-    authorization: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header()] = None,
-) -> Response:
-    return await _write(request, clear_alert_command(alert_id), authorization, idempotency_key)
-
-
-@router.post(
-    "/regions/{region_id}/clear",
-    summary="Clear the active alerts of a region and every region below it",
-)
-async def clear_region(
-    request: Request,
-    region_id: str,
-    threat: ThreatType | None = None,
-    authorization: Annotated[str | None, Header()] = None,
-    idempotency_key: Annotated[str | None, Header()] = None,
-) -> Response:
-    command = clear_region_command(services(request), region_id, threat)
-    return await _write(request, command, authorization, idempotency_key)

@@ -17,10 +17,10 @@ from tryvoha.server import (
     api_stats,
     api_ukrainealarm,
     api_v1,
+    hot_app,
     pages,
     problems,
     static,
-    streams,
 )
 from tryvoha.server.limits import BodyLimit
 from tryvoha.server.services import Services
@@ -50,9 +50,9 @@ def create_app(
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    hot_app.install(app)  # the table of hot routes, the same as the HTTP front serves
     app.include_router(api_v1.router)
     app.include_router(api_stats.router)
-    app.include_router(streams.router)
     app.include_router(api_locate.router)
     app.include_router(api_cap.router)
     app.include_router(api_alerts_in_ua.router)

@@ -34,7 +34,7 @@ from tryvoha.geo.areas import area_of, cap_areas
 from tryvoha.protocol import atom, cap, cap_sign
 from tryvoha.protocol.cap_sign import Signer
 from tryvoha.protocol.wire import decode_event
-from tryvoha.server.views import LIVE_MAX_AGE, STATIC_MAX_AGE
+from tryvoha.server.answers import LIVE_MAX_AGE, STATIC_MAX_AGE
 from tryvoha.store.base import HistoryQuery, Store
 
 MESSAGE_CACHE_BYTES = 16 * 1024 * 1024
@@ -278,12 +278,8 @@ class CapViews:
         fan-out): the feed shows them at once, as /api/v1/alerts/active does."""
         if self.feed.seq <= self.index.seq:
             return
-        missing = []
-        for recent in reversed(self.feed.recent):
-            if recent.seq <= self.index.seq:
-                break
-            missing.append(recent)
-        self.index.add([decode_event(r.raw) for r in reversed(missing)])
+        missing = self.feed.applied_after(self.index.seq)
+        self.index.add([decode_event(r.raw) for r in missing])
 
     def _feed_meta(self) -> atom.Meta:
         base = self.settings.public_url.rstrip("/")

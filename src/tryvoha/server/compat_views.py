@@ -49,12 +49,7 @@ class Changes:
         seq = self.feed.seq
         if seq == self.seq:
             return
-        fresh = []
-        for recent in reversed(self.feed.recent):  # the newest first, back to what was seen
-            if recent.seq <= self.seq:
-                break
-            fresh.append(recent)
-        for recent in reversed(fresh):
+        for recent in self.feed.applied_after(self.seq):
             if recent.historical:
                 continue
             at = parse_time(orjson.loads(recent.raw)["at"])

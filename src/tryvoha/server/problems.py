@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -29,6 +30,8 @@ PROBLEM_TYPE = "application/problem+json"
 
 # code -> (status, title): the catalogue served at /api/v1/problems
 CATALOGUE: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "The request is not valid HTTP/1.1"),
+    "bad_websocket_handshake": (400, "The WebSocket handshake is not valid"),
     "malformed_json": (400, "The body is not valid JSON"),
     "invalid_parameter": (422, "A query parameter or header is not valid"),
     "invalid_body": (422, "The body does not have the expected fields and types"),
@@ -46,6 +49,9 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "nothing_active": (409, "There is no active alert to clear"),
     "idempotency_key_reused": (422, "The Idempotency-Key was used for a different request"),
     "body_too_large": (413, "The body is larger than this server accepts"),
+    "head_too_large": (431, "The request's head is larger than this server accepts"),
+    "request_timeout": (408, "The request did not arrive in time"),
+    "http_version_not_supported": (505, "This server speaks HTTP/1.1 and HTTP/1.0"),
     "method_not_allowed": (405, "This address does not take this method"),
     "unsupported_media_type": (415, "The body must be application/json"),
     "internal_error": (500, "The server failed; nothing was written unless a seq was returned"),
@@ -61,7 +67,10 @@ class Problem(Exception):
         self.extra = extra
 
 
-def problem_response(problem: Problem, instance: str | None = None) -> Response:
+def problem_parts(
+    problem: Problem, instance: str | None = None
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, headers, body) of a problem answer: the app and the front send the same."""
     body: dict[str, Any] = {
         "type": f"/api/v1/problems#{problem.code}",
         "title": CATALOGUE.get(problem.code, (problem.status, problem.code))[1],
@@ -72,8 +81,18 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
     if instance:
         body["instance"] = instance
     body.update(problem.extra)
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return Response(orjson.dumps(body), problem.status, headers=headers, media_type=PROBLEM_TYPE)
+    headers = [(b"content-type", PROBLEM_TYPE.encode())]
+    if problem.status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    return problem.status, headers, orjson.dumps(body)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    status, headers, body = problem_parts(problem, instance)
+    response = Response(body, status, media_type=PROBLEM_TYPE)
+    for name, value in headers[1:]:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 def from_domain(error: DomainError, *, in_path: bool = False) -> Problem:
@@ -112,19 +131,27 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def validation_problem(exc: RequestValidationError) -> Problem:
-    errors = exc.errors()
+    errors = list(exc.errors())
+    in_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
+    return _problem_of(errors, "invalid_body" if in_body else "invalid_parameter")
+
+
+def body_problem(errors: Sequence[Any]) -> Problem:
+    """A body that did not validate (pydantic's errors, locations within the body)."""
+    return _problem_of(
+        [{**e, "loc": ("body", *tuple(e.get("loc", ())))} for e in errors], "invalid_body"
+    )
+
+
+def _problem_of(errors: Sequence[Any], code: str) -> Problem:
     for err in errors:
         if err.get("type") == "json_invalid":
-            position = err.get("loc", ("body", "?"))[-1]
-            return Problem(
-                "malformed_json", f"the body is not valid JSON (near character {position})"
-            )
+            reason = str(err.get("ctx", {}).get("error", "")) or "invalid"
+            return Problem("malformed_json", f"the body is not valid JSON: {reason}")
     described = [
         {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "")} for e in errors
     ]
-    in_body = any(tuple(e.get("loc", ()))[:1] == ("body",) for e in errors)
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in described[:5])
-    code = "invalid_body" if in_body else "invalid_parameter"
     return Problem(code, summary, errors=described)
 
 

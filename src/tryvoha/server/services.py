@@ -15,7 +15,8 @@ from tryvoha.engine.engine import Engine
 from tryvoha.server.cap_views import CapViews, signer_from
 from tryvoha.server.compat_gate import Gate
 from tryvoha.server.compat_views import CompatViews
-from tryvoha.server.fanout import Fanout
+from tryvoha.server.fanout import Bounds, Fanout
+from tryvoha.server.refusals import Refusals
 from tryvoha.server.views import Views
 from tryvoha.store import open_store
 from tryvoha.store.base import Store
@@ -34,6 +35,7 @@ class Services:
     cap: CapViews
     gate: Gate  # keys and rate limits of the compatible APIs
     compat: CompatViews
+    refusals: Refusals
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -43,7 +45,9 @@ class Services:
         engine = await Engine.load(store, tree)
         bus = bus or LocalBus()
         engine.after_commit.append(bus.published)
-        fanout = Fanout(engine.feed, tree, store, engine.catch_up)
+        refusals = Refusals()
+        bounds = Bounds(stall_seconds=settings.stall_seconds)
+        fanout = Fanout(engine.feed, tree, store, engine.catch_up, bounds, refusals=refusals)
         fanout.start()
         await bus.start(engine)
         views = Views(engine.feed, tree, store.epoch)
@@ -63,6 +67,7 @@ class Services:
             cap,
             Gate(authenticate, settings),
             compat,
+            refusals,
         )
 
     async def stop(self) -> None:

@@ -6,25 +6,13 @@ at the same seq sends the same bytes under the same strong ETag.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import orjson
 
 from tryvoha.domain.alerts import ThreatType
 from tryvoha.domain.regions import RegionTree
 from tryvoha.engine.feed import Feed
 from tryvoha.protocol.wire import alert_to_json
-
-LIVE_MAX_AGE = "public, max-age=1"
-STATIC_MAX_AGE = "public, max-age=3600"
-
-
-@dataclass(frozen=True, slots=True)
-class Cached:
-    seq: int
-    body: bytes
-    etag: str
-    cache_control: str = LIVE_MAX_AGE
+from tryvoha.server.answers import STATIC_MAX_AGE, Cached
 
 
 class Views:

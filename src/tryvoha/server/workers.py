@@ -50,36 +50,32 @@ def bind(host: str, port: int, reuse_port: bool = False) -> socket.socket:
 def run_server(
     settings: Settings, sock: socket.socket, bus: Bus | None, on_ready: Callable[[Services], None]
 ) -> bool:
-    """One serving process: uvicorn with the front protocol; True if it started."""
-    import uvicorn  # the server's imports cost half a second: only serving pays for them
+    """One serving process: the app behind the HTTP front; True if it started."""
+    import uvloop  # the server's imports cost half a second: only serving pays for them
 
     from tryvoha.server.app import create_app
-    from tryvoha.server.front import Front, make_front
+    from tryvoha.server.front.runner import front_of, serve
 
-    front = Front()
+    app = create_app(settings, bus)
+    front = front_of(app, settings)
+    started = False
 
-    def ready(services: Services) -> None:
-        front.services = services
+    def listening() -> None:
+        nonlocal started
+        started = True
         # What is loaded now (regions, boundaries, state, the app) lives as long as the
         # process: out of the cyclic collector's sight, a full collection takes
         # microseconds instead of tens of milliseconds in the middle of a fan-out.
         gc.collect()
         gc.freeze()
-        on_ready(services)
+        assert front.services is not None
+        on_ready(front.services)
 
-    config = uvicorn.Config(
-        create_app(settings, bus, on_ready=ready),
-        loop="uvloop",
-        http=make_front(front),
-        ws="websockets-sansio",
-        log_level=settings.log_level,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=5,
-        backlog=4096,
-    )
-    server = uvicorn.Server(config)
-    server.run(sockets=[sock])
-    return server.started
+    try:
+        uvloop.run(serve(app, front, sock, listening))
+    except Exception:
+        log.exception("the serving process stopped")
+    return started
 
 
 def announce(host: str, port: int) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from tryvoha.domain.alerts import AlertId, ThreatType
 from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update
-from tryvoha.domain.regions import RegionId
+from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.domain.scope import Principal
 from tryvoha.engine.engine import WriteResult
 from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
@@ -68,8 +68,10 @@ def clear_alert_command(alert_id: str) -> ClearAlert:
     return ClearAlert(AlertId(alert_id))
 
 
-def clear_region_command(svc: Services, region_id: str, threat: ThreatType | None) -> ClearRegion:
-    return ClearRegion(region_in_path(svc.tree, region_id), threat)
+def clear_region_command(
+    tree: RegionTree, region_id: str, threat: ThreatType | None
+) -> ClearRegion:
+    return ClearRegion(region_in_path(tree, region_id), threat)
 
 
 async def perform(svc: Services, command: Command, request: WriteRequest) -> WriteResult:

@@ -1,14 +1,16 @@
-"""Writes through the HTTP front: the common form is carried out by the front itself, and
-answered exactly as the app answers it; anything unusual goes to the app untouched.
+"""The HTTP front against the app: every request the front answers itself (the hot-route
+table: polls, streams, writes) gets exactly the answer the app gives, status, headers and
+body, refusals included; everything else goes to the app.
 
-Two servers on loopback, in this process: uvicorn with the front (as `tryvoha serve`
-runs), and uvicorn with its own protocol (the app alone). Every answer is compared."""
+Two servers on loopback, in this process: `tryvoha serve`'s own runner (the front), and
+the same app under plain uvicorn (the app alone). Every answer is compared."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +26,10 @@ from tryvoha.config import Settings
 from tryvoha.data import region_tree
 from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import issue_token
-from tryvoha.server import front as front_module
 from tryvoha.server.app import create_app
-from tryvoha.server.front import Front, make_front
+from tryvoha.server.front import asgi
+from tryvoha.server.front.runner import front_of
+from tryvoha.server.front.runner import serve as serve_front
 from tryvoha.server.services import Services
 
 pytestmark = pytest.mark.anyio
@@ -37,7 +40,7 @@ LIMIT = 4096
 class Served:
     port: int
     services: Services
-    handed_over: list[bytes] = field(default_factory=list)  # first lines, front only
+    to_app: list[str] = field(default_factory=list)  # request lines the front gave the app
 
     async def token(self, name: str, *scope: str) -> str:
         issued = await issue_token(
@@ -47,24 +50,20 @@ class Served:
 
 
 async def serve(tmp: Path, with_front: bool) -> AsyncIterator[Served]:
+    settings = Settings(store=f"sqlite:///{tmp / 'log.db'}", max_body_bytes=LIMIT, access_log=True)
     ready: asyncio.Future[Services] = asyncio.get_running_loop().create_future()
-    settings = Settings(store=f"sqlite:///{tmp / 'log.db'}", max_body_bytes=LIMIT)
-    front = Front()
-
-    def on_ready(services: Services) -> None:
-        front.services = services
-        ready.set_result(services)
-
-    extra: dict[str, Any] = {"http": make_front(front)} if with_front else {}
-    config = uvicorn.Config(
-        create_app(settings, on_ready=on_ready),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        loop="uvloop",
-        access_log=True,
-        **extra,
-    )
+    app = create_app(settings, on_ready=ready.set_result)
+    if with_front:
+        sock = socket.create_server(("127.0.0.1", 0))
+        stop = asyncio.Event()
+        front = front_of(app, settings)
+        task = asyncio.create_task(serve_front(app, front, sock, lambda: None, stop))
+        services = await asyncio.wait_for(ready, timeout(30))
+        yield Served(sock.getsockname()[1], services)
+        stop.set()
+        await asyncio.wait_for(task, timeout(30))
+        return
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     services = await asyncio.wait_for(ready, timeout(30))
@@ -83,16 +82,16 @@ def anyio_backend() -> str:
 @pytest.fixture
 async def fronted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
     (tmp_path / "front").mkdir()
-    handed_over: list[bytes] = []
-    handover = front_module.FrontProtocol._handover
+    to_app: list[str] = []
+    run_app = asgi.run_app
 
-    def recording(protocol: front_module.FrontProtocol) -> None:
-        handed_over.append(bytes(protocol.buffer).lstrip().split(b"\r\n", 1)[0])
-        handover(protocol)
+    async def recording(conn: Any, request: Any) -> None:
+        to_app.append(f"{request.method} {request.target.decode()}")
+        await run_app(conn, request)
 
-    monkeypatch.setattr(front_module.FrontProtocol, "_handover", recording)
+    monkeypatch.setattr(asgi, "run_app", recording)
     async for served in serve(tmp_path / "front", with_front=True):
-        served.handed_over = handed_over
+        served.to_app = to_app
         yield served
 
 
@@ -104,23 +103,27 @@ async def plain(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 async def exchange(
-    port: int, data: bytes, answers: int = 1
+    port: int, data: bytes, answers: int = 1, head: bool = False
 ) -> list[tuple[int, dict[str, str], bytes]]:
-    """Send raw bytes on one connection; read `answers` responses (Content-Length bodies)."""
+    """Send raw bytes on one connection; read `answers` final responses (Content-Length
+    bodies; a 100 Continue is skipped)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(data)
-    got = []
+    got: list[tuple[int, dict[str, str], bytes]] = []
     async with asyncio.timeout(timeout(10)):
-        for _ in range(answers):
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
+        while len(got) < answers:
+            top = await reader.readuntil(b"\r\n\r\n")
+            lines = top.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
+            if status < 200:
+                continue
             headers = {}
             for line in lines[1:]:
                 if line:
                     name, _, value = line.partition(":")
                     headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            length = 0 if head or status == 304 else int(headers.get("content-length", "0"))
+            body = await reader.readexactly(length)
             got.append((status, headers, body))
     writer.close()
     return got
@@ -143,18 +146,23 @@ def declare_body(*regions: str, **more: Any) -> bytes:
     return orjson.dumps({"regions": list(regions), **more})
 
 
-def shape(answer: tuple[int, dict[str, str], bytes]) -> tuple[Any, ...]:
-    """What must be equal between two servers: ids, seqs and times may differ."""
+def shape(answer: tuple[int, dict[str, str], bytes], keep: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """What must be equal between two servers: ids, seqs, times and ETags may differ."""
     status, headers, body = answer
-    data = orjson.loads(body) if body else None
+    data = orjson.loads(body) if body and body[:1] in b"{[" else None
     if isinstance(data, dict) and "alerts" in data:
         data = {
             "alerts": [(a["region_id"], a["level"], a["ended_at"] is None) for a in data["alerts"]]
         }
     elif isinstance(data, dict):
         data = {k: v for k, v in data.items() if k not in ("detail", "instance")}
-    kept = ("content-type", "idempotent-replayed", "www-authenticate", "connection")
-    return status, {k: headers[k] for k in kept if k in headers}, data
+    kept = ("content-type", "idempotent-replayed", "www-authenticate", *keep)
+    shown = {k: headers[k] for k in kept if k in headers}
+    if "etag" in shown:
+        shown["etag"] = re.sub(r"[0-9a-f]{6,}", "E", shown["etag"])  # each store's epoch
+    if isinstance(data, dict) and "seq" in data and "regions" in data:
+        data = {"regions": data["regions"]}
+    return status, shown, data
 
 
 async def scenario(served: Served) -> list[tuple[Any, ...]]:
@@ -216,8 +224,7 @@ async def test_common_writes_are_answered_by_the_front_as_the_app_answers_them(
 ) -> None:
     by_front = await scenario(fronted)
     by_app = await scenario(plain)
-    # every one was the front's but the region the URL names wrongly: the app answers that
-    assert fronted.handed_over == [b"POST /api/v1/regions/UA99/clear HTTP/1.1"]
+    assert fronted.to_app == []  # every one was the front's, refusals included
     assert by_front == by_app
     statuses = [s[0] for s in by_front]
     assert statuses == [
@@ -242,40 +249,90 @@ async def test_common_writes_are_answered_by_the_front_as_the_app_answers_them(
     assert by_front[4][1]["www-authenticate"] == "Bearer"
 
 
-async def test_unusual_writes_go_to_the_app_untouched(fronted: Served) -> None:
-    ua = await fronted.token("all", "UA")
-    port = fronted.port
-    cases = [
-        (request("POST", "/api/v1/alerts", ua, b'{"regions": [', **JSON), 400, "malformed_json"),
-        (request("POST", "/api/v1/alerts", ua, b'{"regions": []}', **JSON), 422, "invalid_body"),
-        (
+async def test_unusual_writes_get_the_apps_answers_from_the_front(
+    fronted: Served, plain: Served
+) -> None:
+    """Bodies that do not validate, the wrong media type, a body over the limit, a bad
+    query, a fragment, a chunked body, Expect: 100-continue: the front reads each whole
+    and answers it as the app does."""
+    answers: dict[str, list[tuple[Any, ...]]] = {}
+    for served in (fronted, plain):
+        ua = await served.token("all", "UA")
+        cases = [
+            request("POST", "/api/v1/alerts", ua, b'{"regions": [', **JSON),
+            request("POST", "/api/v1/alerts", ua, b'{"regions": []}', **JSON),
             request("POST", "/api/v1/alerts", ua, declare_body(LVIV), content_type="text/plain"),
-            415,
-            "unsupported_media_type",
-        ),
-        (request("POST", "/api/v1/alerts", ua, b"x" * (LIMIT + 1), **JSON), 413, "body_too_large"),
-        (request("POST", "/api/v1/regions/UA/clear?threat=nope", ua), 422, "invalid_parameter"),
-    ]
-    for data, status, code in cases:
-        (answer,) = await exchange(port, data)
-        assert (answer[0], orjson.loads(answer[2])["code"]) == (status, code)
-    fragment = request("POST", "/api/v1/alerts?src=a#x", ua, declare_body(KYIV_CITY), **JSON)
-    (answer,) = await exchange(port, fragment)  # the app drops the fragment
-    assert answer[0] == 201
-    chunked = request("POST", "/api/v1/alerts", ua, b"", transfer_encoding="chunked", **JSON)
-    body = declare_body(LVIV)
-    chunked += b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
-    (answer,) = await exchange(port, chunked)
-    assert answer[0] == 201
-    assert len(fronted.handed_over) == len(cases) + 2
-    assert all(line.startswith((b"POST", b"PATCH")) for line in fronted.handed_over)
+            request("POST", "/api/v1/alerts", ua, b'{"regions": ["\xff"]}', **JSON),
+            request("POST", "/api/v1/regions/UA/clear?threat=nope", ua),
+            request("PATCH", "/api/v1/alerts/nope", ua, b"{}", **JSON),
+            request("POST", "/api/v1/alerts?src=a#x", ua, declare_body(KYIV_CITY), **JSON),
+            request(
+                "POST", "/api/v1/alerts", ua, declare_body(LVIV), expect="100-continue", **JSON
+            ),
+        ]
+        body = declare_body(KYIV_CITY, level="yellow")
+        chunked = request("POST", "/api/v1/alerts", ua, b"", transfer_encoding="chunked", **JSON)
+        cases.append(chunked + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+        got = []
+        for data in cases:
+            (answer,) = await exchange(served.port, data)
+            got.append(shape(answer))
+        answers["front" if served is fronted else "app"] = got
+    assert answers["front"] == answers["app"]
+    assert [a[0] for a in answers["front"]] == [400, 422, 415, 400, 422, 422, 201, 201, 200]
+    assert fronted.to_app == []
+
+
+async def test_a_body_over_the_limit_is_refused_before_it_is_read(fronted: Served) -> None:
+    ua = await fronted.token("all", "UA")
+    (answer,) = await exchange(
+        fronted.port, request("POST", "/api/v1/alerts", ua, b"x" * (LIMIT + 1), **JSON)
+    )
+    assert answer[0] == 413 and orjson.loads(answer[2])["code"] == "body_too_large"
+    assert answer[1]["connection"] == "close"
+
+
+async def test_polls_and_stream_refusals_match_the_app(fronted: Served, plain: Served) -> None:
+    answers: dict[str, list[tuple[Any, ...]]] = {}
+    for served in (fronted, plain):
+        ua = await served.token("all", "UA")
+        (declared,) = await exchange(
+            served.port, request("POST", "/api/v1/alerts", ua, declare_body(LVIV), **JSON)
+        )
+        got = []
+        for path in ("/api/v1/alerts/active", "/api/v1/state", "/api/v1/regions"):
+            (fresh,) = await exchange(served.port, request("GET", path, None))
+            got.append(shape(fresh, keep=("etag", "cache-control", "access-control-allow-origin")))
+            etag = fresh[1]["etag"]
+            for tags in (etag, f"W/{etag}", f'"x", {etag}', "*", '"stale"'):
+                (cond,) = await exchange(
+                    served.port, request("GET", path, None, if_none_match=tags)
+                )
+                got.append(shape(cond, keep=("etag",)))
+            (head,) = await exchange(served.port, request("HEAD", path, None), head=True)
+            got.append(shape(head, keep=("content-length", "etag")))
+        for query in ("after=x", "region=Atlantis", "history=yes", "after=1&region=UA&history=1"):
+            if "UA&" in query:
+                continue  # a good stream: compared by test_front's SSE tests
+            (refused,) = await exchange(
+                served.port, request("GET", f"/api/v1/events?{query}", None)
+            )
+            got.append(shape(refused))
+        (bad_id,) = await exchange(
+            served.port, request("GET", "/api/v1/events", None, last_event_id="abc")
+        )
+        got.append(shape(bad_id))
+        answers["front" if served is fronted else "app"] = got
+        assert declared[0] == 201
+    assert answers["front"] == answers["app"]
+    assert fronted.to_app == []
 
 
 async def test_requests_behind_a_write_are_answered_in_order(fronted: Served) -> None:
     ua = await fronted.token("all", "UA")
     declare = request("POST", "/api/v1/alerts", ua, declare_body(LVIV), **JSON)
     active = request("GET", "/api/v1/alerts/active", None)
-    # pipelined in one send: the app takes the connection and answers both
+    # pipelined in one send: answered one after the other
     answers = await exchange(fronted.port, declare + active, answers=2)
     assert [a[0] for a in answers] == [201, 200]
     assert orjson.loads(answers[1][2])["seq"] == orjson.loads(answers[0][2])["seq"]
@@ -308,14 +365,21 @@ async def test_a_write_stands_when_its_client_leaves_before_the_answer(fronted: 
     assert orjson.loads(answer[2])["seq"] == 1
 
 
-async def test_writes_the_front_answers_are_in_the_access_log(
+async def test_the_access_log_has_every_request(
     fronted: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
     ua = await fronted.token("all", "UA")
-    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+    with caplog.at_level(logging.INFO, logger="tryvoha.access"):
         (answer,) = await exchange(
             fronted.port, request("POST", "/api/v1/alerts", ua, declare_body(LVIV), **JSON)
         )
-    assert answer[0] == 201 and fronted.handed_over == []
-    lines = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
-    assert any('"POST /api/v1/alerts HTTP/1.1" 201' in line for line in lines), lines
+        await exchange(fronted.port, request("GET", "/api/v1/alerts/active", None))
+        await exchange(fronted.port, request("GET", "/api/v1/regions/UA", None))
+    assert answer[0] == 201 and fronted.to_app == ["GET /api/v1/regions/UA"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "tryvoha.access"]
+    for line in (
+        '"POST /api/v1/alerts HTTP/1.1" 201',
+        '"GET /api/v1/alerts/active HTTP/1.1" 200',
+        '"GET /api/v1/regions/UA HTTP/1.1" 200',
+    ):
+        assert any(line in logged for logged in lines), lines
