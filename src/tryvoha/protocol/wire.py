@@ -46,10 +46,10 @@ def parse_time(text: str) -> datetime:
 
 
 # Enum lookups by value without Enum.__call__: decoding runs for every event of a replay.
-_THREAT_TYPES = ThreatType._value2member_map_
-_LEVELS = AlertLevel._value2member_map_
-_KINDS = ThreatKind._value2member_map_
-_EVENT_TYPES = EventType._value2member_map_
+_THREAT_TYPES = {member.value: member for member in ThreatType}
+_LEVELS = {member.value: member for member in AlertLevel}
+_KINDS = {member.value: member for member in ThreatKind}
+_EVENT_TYPES = {member.value: member for member in EventType}
 
 
 def alert_to_json(alert: Alert) -> JSON:
@@ -77,10 +77,10 @@ def alert_from_json(data: JSON) -> Alert:
     return Alert(
         id=AlertId(data["id"]),
         region_id=RegionId(data["region_id"]),
-        threat=_THREAT_TYPES[data["threat"]],  # type: ignore[arg-type]
-        level=_LEVELS[data["level"]],  # type: ignore[arg-type]
+        threat=_THREAT_TYPES[data["threat"]],
+        level=_LEVELS[data["level"]],
         threats=tuple(
-            Threat(_KINDS[t["kind"]], parse_time(t["started_at"]), t["note"])  # type: ignore[arg-type]
+            Threat(_KINDS[t["kind"]], parse_time(t["started_at"]), t["note"])
             for t in data["threats"]
         ),
         message=None if message is None else Message(message["uk"], message["en"]),
@@ -109,7 +109,7 @@ def decode_event(raw: bytes | str) -> Event:
     data = orjson.loads(raw)
     return Event(
         seq=Seq(data["seq"]),
-        type=_EVENT_TYPES[data["type"]],  # type: ignore[arg-type]
+        type=_EVENT_TYPES[data["type"]],
         at=parse_time(data["at"]),
         issuer=data["issuer"],
         alert=alert_from_json(data["alert"]),

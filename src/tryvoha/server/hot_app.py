@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from tryvoha.server import streams
 from tryvoha.server.answers import respond
@@ -146,7 +146,8 @@ def install(app: FastAPI) -> None:
                 name="events",
                 status_code=200,
                 openapi_extra={"parameters": EVENTS_PARAMETERS},
-                response_class=streams.EventStreamResponse,
+                response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}}},
             )
         elif isinstance(entry, WebSocketStream):
             app.add_api_websocket_route(entry.path, streams.websocket)

@@ -198,7 +198,9 @@ async def map_page(
     svc = services(request)
     lang = page_lang(request)
     seq = svc.engine.seq
-    kept: dict[tuple[str, int], Page] = request.app.state.__dict__.setdefault("map_pages", {})
+    kept: dict[tuple[str, int], Page] | None = getattr(request.app.state, "map_pages", None)
+    if kept is None:
+        kept = request.app.state.map_pages = {}
     page = kept.get((lang, seq))
     if page is None:
         page = make_page(render_map(svc, lang, seq), lang)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 import orjson
 from fastapi import Request, WebSocket, WebSocketDisconnect
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response, StreamingResponse
 
 from tryvoha.protocol.sse import RETRY
 from tryvoha.server.fanout import Fanout, Kind, Subscriber
@@ -72,11 +72,6 @@ class BufferSink:
         return data
 
 
-def _services(scope_app: object) -> Services:
-    services: Services = scope_app.state.services  # type: ignore[attr-defined]
-    return services
-
-
 def subscribe(fanout: Fanout, kind: Kind, ask: StreamAsk, hello: bool = False) -> BufferSink:
     sink = BufferSink()
     greeting = (lambda seq: orjson.dumps({"type": "hello", "seq": seq}) + b"\n") if hello else None
@@ -84,52 +79,39 @@ def subscribe(fanout: Fanout, kind: Kind, ask: StreamAsk, hello: bool = False) -
     return sink
 
 
-class EventStreamResponse(Response):
-    media_type = "text/event-stream"
-
-    def __init__(self, fanout: Fanout, ask: StreamAsk) -> None:
-        self.status_code = 200
-        self.background = None
-        self.raw_headers = list(SSE_HEADERS)
-        self.fanout = fanout
-        self.ask = ask
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        await send({"type": "http.response.body", "body": RETRY, "more_body": True})
-        sink = subscribe(self.fanout, Kind.SSE, self.ask)
-
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            sink.abort()
-
-        watcher = asyncio.get_running_loop().create_task(watch_disconnect())
-        try:
-            while not sink.closed:
-                data = await sink.take()
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-        finally:
-            watcher.cancel()
-            if sink.sub is not None:
-                sink.sub.close()
+async def event_frames(fanout: Fanout, ask: StreamAsk) -> AsyncIterator[bytes]:
+    """The stream's bytes, for Starlette's StreamingResponse (which stops it when the
+    client leaves)."""
+    sink = subscribe(fanout, Kind.SSE, ask)
+    try:
+        yield RETRY
+        while not sink.closed:
+            data = await sink.take()
+            if data:
+                yield data
+    finally:
+        if sink.sub is not None:
+            sink.sub.close()
 
 
 async def events(request: Request) -> Response:
-    services = _services(request.app)
+    services: Services = request.app.state.services
     ask = events_query(
         services.tree,
         query_pairs(request.scope["query_string"]),
         request.headers.get("last-event-id"),
         services.settings.max_stream_regions,
     )
-    return EventStreamResponse(services.fanout, ask)
+    return StreamingResponse(
+        event_frames(services.fanout, ask),
+        media_type="text/event-stream",
+        headers={k.decode(): v.decode() for k, v in SSE_HEADERS[1:]},
+    )
 
 
 async def websocket(ws: WebSocket) -> None:
     """Send {"after": seq|null, "regions": [ids]} first; then every event arrives as JSON."""
-    services = _services(ws.app)
+    services: Services = ws.app.state.services
     await ws.accept()
     try:
         raw = await asyncio.wait_for(ws.receive_text(), services.settings.ws_hello_seconds)
