@@ -50,7 +50,12 @@ class Served:
 
 
 async def serve(tmp: Path, with_front: bool) -> AsyncIterator[Served]:
-    settings = Settings(store=f"sqlite:///{tmp / 'log.db'}", max_body_bytes=LIMIT, access_log=True)
+    settings = Settings(
+        store=f"sqlite:///{tmp / 'log.db'}",
+        max_body_bytes=LIMIT,
+        access_log=True,
+        alerts_in_ua_rate_limit="40/min",  # type: ignore[arg-type]
+    )
     ready: asyncio.Future[Services] = asyncio.get_running_loop().create_future()
     app = create_app(settings, on_ready=ready.set_result)
     if with_front:
@@ -383,3 +388,91 @@ async def test_the_access_log_has_every_request(
         '"GET /api/v1/regions/UA HTTP/1.1" 200',
     ):
         assert any(line in logged for logged in lines), lines
+
+
+COMPAT_POLLS = [
+    "/v1/alerts/active.json",
+    "/v1/iot/active_air_raid_alerts_by_oblast.json",
+    "/v2/iot/active_air_raid_alerts_by_oblast.json",
+    "/v1/iot/active_air_raid_alerts.json",
+    "/v2/iot/active_air_raid_alerts/31.json",
+    "/v1/iot/active_air_raid_alerts/27.json",
+    "/v1/iot/active_air_raid_alerts/999999.json",  # no such place: 404
+    "/api/v3/alerts",
+    "/api/v3/alerts/status",
+    "/api/v3/alerts/31",
+    "/api/v3/alerts/0031",
+    "/api/v3/alerts/99999",  # no such region: 404
+    "/api/v3/regions",
+    "/cap/feed.atom",
+]
+
+
+def compat_request(path: str, key: str | None, **headers: str) -> bytes:
+    if key is not None and path.startswith("/api/v3/"):
+        headers["authorization"] = key  # ukrainealarm: the whole header is the key
+    elif key is not None and path.startswith("/v"):
+        path += f"?token={key}" if "iot" in path else ""
+        if "iot" not in path:
+            headers["authorization"] = f"Bearer {key}"
+    return request("GET", path, None, **headers)
+
+
+def compat_shape(answer: tuple[int, dict[str, str], bytes]) -> tuple[Any, ...]:
+    status, headers, body = answer
+    kept = ("content-type", "cache-control", "retry-after", "www-authenticate")
+    shown = {k: headers[k] for k in kept if k in headers}
+    shown["has-etag"] = str("etag" in headers)
+    shown["has-last-modified"] = str("last-modified" in headers)
+    text = re.sub(
+        rb"[0-9a-z]{26}|\d{4}-\d\d-\d\dT[\d:.]+Z?|\d{4}/\d\d/\d\d [\d:]+ \+0000", b"X", body
+    )
+    text = re.sub(rb'"(lastActionIndex|id|seq)": ?\d+', rb'"\1":N', text)
+    return status, shown, text if not text.startswith(b"<?xml") else len(text) > 0
+
+
+async def test_the_compatible_apis_and_the_feed_are_answered_by_the_front_as_by_the_app(
+    fronted: Served, plain: Served
+) -> None:
+    """The polled routes of the alerts.in.ua and ukrainealarm APIs and the CAP feed: the
+    front answers each itself, with its key check, its validators and its refusals."""
+    answers: dict[str, list[tuple[Any, ...]]] = {}
+    for served in (fronted, plain):
+        issued = await issue_token(served.services.store, region_tree(), "led", Role.READER, [])
+        reader = issued.secret
+        ua = await served.token("all", "UA")
+        (declared,) = await exchange(
+            served.port,
+            request("POST", "/api/v1/alerts", ua, declare_body(LVIV, KYIV_CITY), **JSON),
+        )
+        assert declared[0] == 201
+        got = []
+        for path in COMPAT_POLLS:
+            (fresh,) = await exchange(served.port, compat_request(path, reader))
+            got.append(compat_shape(fresh))
+            if fresh[0] == 200:
+                for name, header in (
+                    ("etag", "if_none_match"),
+                    ("last-modified", "if_modified_since"),
+                ):
+                    if name in fresh[1]:
+                        (again,) = await exchange(
+                            served.port, compat_request(path, reader, **{header: fresh[1][name]})
+                        )
+                        # an ETag matches at once; a date only once its second has settled
+                        got.append(
+                            (path, name, again[0] if name == "etag" else again[0] in (200, 304))
+                        )
+            (anonymous,) = await exchange(served.port, compat_request(path, None))
+            got.append(compat_shape(anonymous))
+        (bad_key,) = await exchange(served.port, compat_request(COMPAT_POLLS[0], "nope"))
+        got.append(compat_shape(bad_key))
+        for _ in range(40):  # past alerts.in.ua's limit for this key
+            (last,) = await exchange(served.port, compat_request(COMPAT_POLLS[1], reader))
+        got.append(compat_shape(last))
+        answers["front" if served is fronted else "app"] = got
+    assert answers["front"] == answers["app"]
+    statuses = [a[0] for a in answers["front"] if isinstance(a[0], int)]
+    assert {200, 401, 404, 429} <= set(statuses)
+    assert all(a[2] == 304 for a in answers["front"] if len(a) == 3 and a[1] == "etag")
+    assert fronted.to_app == []

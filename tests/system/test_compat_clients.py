@@ -24,7 +24,7 @@ from tests.conftest import KYIV_OBLAST, LVIV
 from tests.support.server import ServerProcess, make_token
 from tryvoha.data import compat_locations
 from tryvoha.domain.scope import Role
-from tryvoha.protocol.compat_alerts_in_ua import SETTLE, final_last_modified
+from tryvoha.protocol.http_dates import SETTLE, final_last_modified
 
 BORYSPILSKYI_RAION = "UA32040000000054694"  # uid 78, in Kyiv oblast (14)
 AHRONOMICHNA = "UA05020010000053508"  # uid 154, Vinnytskyi raion (36), Vinnytsia oblast (4)

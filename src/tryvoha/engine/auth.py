@@ -80,6 +80,13 @@ class Authenticator:
             raise AuthError("the Authorization header must be 'Bearer <token>'")
         return await self.key(token)
 
+    def known_key(self, token: str) -> Principal | None:
+        """The principal behind a key if it was looked up lately; None: look it up."""
+        known = self._known.get(hash_token(token)) if token else None
+        if known is not None and self.clock() - known[0] < self.CACHE_SECONDS:
+            return known[1]
+        return None
+
     async def key(self, token: str) -> Principal:
         """The principal behind a token given as it is (an API key of the compatible APIs)."""
         if not token:

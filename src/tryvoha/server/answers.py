@@ -5,7 +5,9 @@ the same status, headers and body through Starlette."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
+from datetime import datetime
+
+from tryvoha.protocol import http_dates
 
 LIVE_MAX_AGE = "public, max-age=1"
 STATIC_MAX_AGE = "public, max-age=3600"
@@ -21,7 +23,7 @@ class Cached:
     etag: str
     cache_control: str = LIVE_MAX_AGE
     content_type: str = JSON_TYPE
-    last_modified: str | None = None  # an HTTP-date, for clients that validate by date
+    changed_at: datetime | None = None  # for Last-Modified, where clients validate by date
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,29 +48,25 @@ def etag_matches(if_none_match: str | None, etag: str) -> bool:
 
 def not_modified(cached: Cached, if_none_match: str | None, if_modified_since: str | None) -> bool:
     """RFC 9110 13.2.2: If-None-Match decides when present; If-Modified-Since only without
-    it, and only for bodies that carry a date (whoever makes them must keep that date
-    strictly increasing per seq, or two states in one second would look the same). A date
-    that does not parse is ignored, as the RFC says."""
+    it, and only for bodies that carry a date (`protocol/http_dates.py`)."""
     if if_none_match is not None:
         return etag_matches(if_none_match, cached.etag)
-    if if_modified_since is None or cached.last_modified is None:
+    if cached.changed_at is None:
         return False
-    try:
-        return parsedate_to_datetime(if_modified_since) >= parsedate_to_datetime(
-            cached.last_modified
-        )
-    except (TypeError, ValueError):
-        return False
+    return http_dates.not_modified(if_modified_since, cached.changed_at)
 
 
-def respond(cached: Cached, if_none_match: str | None, if_modified_since: str | None) -> Answer:
+def respond(
+    cached: Cached, if_none_match: str | None, if_modified_since: str | None, now: datetime
+) -> Answer:
     headers = [
         (b"etag", cached.etag.encode()),
         (b"cache-control", cached.cache_control.encode()),
         (b"access-control-allow-origin", b"*"),
     ]
-    if cached.last_modified is not None:
-        headers.append((b"last-modified", cached.last_modified.encode()))
+    if cached.changed_at is not None:
+        date = http_dates.last_modified(cached.changed_at, now)
+        headers.append((b"last-modified", date.encode()))
     if not_modified(cached, if_none_match, if_modified_since):
         return Answer(304, tuple(headers), b"")
     headers.append((b"content-type", cached.content_type.encode()))

@@ -7,7 +7,6 @@ seq) and the wire form is protocol/compat_alerts_in_ua's. Nothing here writes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -16,10 +15,10 @@ from starlette.responses import Response
 
 from tryvoha.domain.alerts import Alert
 from tryvoha.protocol import compat_alerts_in_ua as aiu
-from tryvoha.protocol.compat_locations import Location
 from tryvoha.server.compat_gate import Api, Bucket, Refusal, alerts_in_ua_key
 from tryvoha.server.compat_http import admit, refusal_response, services, stamped_response
-from tryvoha.server.compat_views import Stamped
+from tryvoha.server.compat_views import stamped
+from tryvoha.server.routes import aiu_place
 from tryvoha.store.base import HistoryQuery
 
 router = APIRouter(tags=["alerts.in.ua-compatible"])
@@ -28,34 +27,6 @@ HISTORY_PAGE = 1000
 HISTORY_MAX = 10_000  # alerts in one history answer
 Authorization = Annotated[str | None, Header()]
 Token = Annotated[str | None, Query(description="the API key, when not sent as a header")]
-
-
-def _location(request: Request, uid: str) -> Location:
-    loc = services(request).compat.locations.parse(uid)
-    if loc is None:
-        raise Refusal(404, "not_found", f"no location has the uid '{uid}'")
-    return loc
-
-
-async def _serve(request: Request, key: str | None, view: Callable[[], Stamped]) -> Response:
-    """Admit the key, then answer from the view (built once per seq)."""
-    refused = await admit(request, Api.ALERTS_IN_UA, Bucket.ALERTS_IN_UA, key)
-    if refused is not None:
-        return refused
-    try:
-        stamped = view()
-    except Refusal as refusal:
-        return refusal_response(request, Api.ALERTS_IN_UA, refusal)
-    return stamped_response(request, stamped)
-
-
-@router.get("/v1/alerts/active.json", summary="alerts.in.ua: every active alert")
-async def active(
-    request: Request, authorization: Authorization = None, token: Token = None
-) -> Response:
-    return await _serve(
-        request, alerts_in_ua_key(authorization, token), services(request).compat.aiu_active
-    )
 
 
 @router.get(
@@ -75,7 +46,7 @@ async def region_history(
         return refused
     svc = services(request)
     try:
-        loc = _location(request, uid)
+        loc = aiu_place(svc, uid)
         now = datetime.now(UTC)
         since = aiu.region_history_since(period, now)
         if since is None:
@@ -97,58 +68,4 @@ async def region_history(
             break
     body = aiu.alerts_body(alerts[:HISTORY_MAX], svc.compat.places, changed_at)
     etag = f'"h{svc.store.epoch}.{svc.engine.seq}.{loc.uid}.{period}"'
-    return stamped_response(request, Stamped(svc.engine.seq, body, etag, changed_at))
-
-
-def _iot_routes(version: aiu.IotVersion) -> None:
-    prefix = f"/v{version}/iot"
-    letters = "A" if version == 1 else "R (red) or Y (yellow)"
-
-    async def by_oblast(
-        request: Request, authorization: Authorization = None, token: Token = None
-    ) -> Response:
-        views = services(request).compat
-        return await _serve(
-            request, alerts_in_ua_key(authorization, token), lambda: views.aiu_by_oblast(version)
-        )
-
-    async def one(
-        request: Request, uid: str, authorization: Authorization = None, token: Token = None
-    ) -> Response:
-        views = services(request).compat
-
-        def view() -> Stamped:
-            return views.aiu_uid(version, _location(request, uid))
-
-        return await _serve(request, alerts_in_ua_key(authorization, token), view)
-
-    async def every(
-        request: Request, authorization: Authorization = None, token: Token = None
-    ) -> Response:
-        views = services(request).compat
-        return await _serve(
-            request, alerts_in_ua_key(authorization, token), lambda: views.aiu_all(version)
-        )
-
-    router.add_api_route(
-        f"{prefix}/active_air_raid_alerts_by_oblast.json",
-        by_oblast,
-        methods=["GET"],
-        summary=f"alerts.in.ua IoT v{version}: 27 letters, one per oblast, {letters}/P/N",
-    )
-    router.add_api_route(
-        f"{prefix}/active_air_raid_alerts/{{uid}}.json",
-        one,
-        methods=["GET"],
-        summary=f"alerts.in.ua IoT v{version}: one place's letter, {letters}/P/N",
-    )
-    router.add_api_route(
-        f"{prefix}/active_air_raid_alerts.json",
-        every,
-        methods=["GET"],
-        summary=f"alerts.in.ua IoT v{version}: every uid's letter at its position",
-    )
-
-
-_iot_routes(1)
-_iot_routes(2)
+    return stamped_response(request, stamped(svc.engine.seq, body, etag, changed_at))

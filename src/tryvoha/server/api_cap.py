@@ -1,16 +1,18 @@
-"""CAP 1.2 over HTTP: one message per alert event, the newest message of an alert, and
-an Atom feed of the current messages (docs/cap.md)."""
+"""CAP 1.2 over HTTP: one message per alert event and the newest message of an alert
+(docs/cap.md). The Atom feed of the current messages is polled by the thousand: it is an
+entry of the hot-route table (`server/routes.py`)."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from starlette.responses import Response
 
-from tryvoha.engine.clock import system_clock
-from tryvoha.server.cap_views import CapViews, Document
+from tryvoha.server.answers import Cached, respond
+from tryvoha.server.cap_views import CapViews
 from tryvoha.server.problems import Problem
 
 router = APIRouter(prefix="/cap", tags=["CAP 1.2"])
@@ -24,11 +26,12 @@ def cap_views(request: Request) -> CapViews:
     return views
 
 
-def document_response(document: Document, if_none_match: str | None) -> Response:
-    headers = {"ETag": document.etag, "Cache-Control": document.cache_control}
-    if if_none_match is not None and document.etag in (t.strip() for t in if_none_match.split(",")):
-        return Response(status_code=304, headers=headers)
-    return Response(document.body, headers=headers, media_type=document.content_type)
+def document_response(document: Cached, if_none_match: str | None) -> Response:
+    answer = respond(document, if_none_match, None, datetime.now(UTC))
+    response = Response(answer.body, answer.status)
+    for name, value in answer.headers:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 @router.get(
@@ -66,13 +69,3 @@ async def alert_message(
     if document is None:
         raise Problem("unknown_alert", f"no alert has the id '{alert_id[:100]}'")
     return document_response(document, if_none_match)
-
-
-@router.get(
-    "/feed.atom",
-    summary="Atom feed: the newest CAP message of every active alert and of those ended lately",
-    response_class=Response,
-    responses={200: {"content": {"application/atom+xml": {}}}},
-)
-async def feed(request: Request, if_none_match: Annotated[str | None, Header()] = None) -> Response:
-    return document_response(cap_views(request).feed_document(system_clock()), if_none_match)

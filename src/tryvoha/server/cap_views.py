@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
@@ -34,24 +33,13 @@ from tryvoha.geo.areas import area_of, cap_areas
 from tryvoha.protocol import atom, cap, cap_sign
 from tryvoha.protocol.cap_sign import Signer
 from tryvoha.protocol.wire import decode_event
-from tryvoha.server.answers import LIVE_MAX_AGE, STATIC_MAX_AGE
+from tryvoha.server.answers import LIVE_MAX_AGE, STATIC_MAX_AGE, Cached
 from tryvoha.store.base import HistoryQuery, Store
 
 MESSAGE_CACHE_BYTES = 16 * 1024 * 1024
 SEED_PAGE = 1000
 ALERT_EVENT_TYPES = frozenset(t.value for t in EventType)
 CAP_LANGUAGES = ("uk", "en")
-
-
-@dataclass(frozen=True, slots=True)
-class Document:
-    """A ready answer: what the front needs to serve it without the app."""
-
-    seq: int
-    body: bytes
-    etag: str
-    cache_control: str
-    content_type: str
 
 
 def etag_of(prefix: str, body: bytes) -> str:
@@ -146,10 +134,10 @@ class CapViews:
             lang: i18n.catalogue(lang) for lang in CAP_LANGUAGES
         }
         self.index = FeedIndex(timedelta(hours=settings.cap_feed_hours))
-        self._messages: OrderedDict[int, Document] = OrderedDict()
+        self._messages: OrderedDict[int, Cached] = OrderedDict()
         self._cached_bytes = 0
-        self._building: dict[int, asyncio.Future[Document | None]] = {}
-        self._feed: tuple[Document, datetime | None] | None = None
+        self._building: dict[int, asyncio.Future[Cached | None]] = {}
+        self._feed: tuple[Cached, datetime | None] | None = None
         self._entries: dict[int, bytes] = {}  # seq -> the feed entry of its message
 
     # -- start and stop -----------------------------------------------------------
@@ -179,7 +167,7 @@ class CapViews:
 
     # -- messages -------------------------------------------------------------------
 
-    async def message(self, seq: int) -> Document | None:
+    async def message(self, seq: int) -> Cached | None:
         """The message of event `seq`; None when there is no such alert event."""
         cached = self._messages.get(seq)
         if cached is not None:
@@ -188,7 +176,7 @@ class CapViews:
         building = self._building.get(seq)
         if building is not None:
             return await asyncio.shield(building)
-        future: asyncio.Future[Document | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Cached | None] = asyncio.get_running_loop().create_future()
         self._building[seq] = future
         try:
             document = await self._build_message(seq)
@@ -203,7 +191,7 @@ class CapViews:
             self._remember(document)
         return document
 
-    async def newest_of(self, alert_id: str) -> Document | None:
+    async def newest_of(self, alert_id: str) -> Cached | None:
         """The newest message of an alert; None for an alert with no events."""
         raws = await self.store.events_of_alerts([alert_id])
         if not raws:
@@ -211,11 +199,11 @@ class CapViews:
         document = await self.message(decode_event(raws[-1]).seq)
         if document is None:
             return None
-        return Document(
+        return Cached(
             document.seq, document.body, document.etag, LIVE_MAX_AGE, document.content_type
         )
 
-    async def _build_message(self, seq: int) -> Document | None:
+    async def _build_message(self, seq: int) -> Cached | None:
         if seq < 1:
             return None
         raws = await self.store.read_events(Seq(seq - 1), 1)
@@ -228,7 +216,7 @@ class CapViews:
         history = await self.store.events_of_alerts([event.alert.id])
         earlier = [e for e in map(decode_event, history) if e.seq < seq]
         body = await asyncio.to_thread(self._render, event, earlier)
-        return Document(seq, body, etag_of("c", body), STATIC_MAX_AGE, cap.CONTENT_TYPE)
+        return Cached(seq, body, etag_of("c", body), STATIC_MAX_AGE, cap.CONTENT_TYPE)
 
     def _render(self, event: Event, earlier: list[Event]) -> bytes:
         """In a worker thread: the area's polygons and lxml take a few milliseconds."""
@@ -243,7 +231,7 @@ class CapViews:
             return cap.to_bytes(root)
         return cap.to_bytes(self.signer(cap.parse_xml(cap.to_bytes(root))), pretty=False)
 
-    def _remember(self, document: Document) -> None:
+    def _remember(self, document: Cached) -> None:
         self._messages[document.seq] = document
         self._cached_bytes += len(document.body)
         while self._cached_bytes > MESSAGE_CACHE_BYTES and len(self._messages) > 1:
@@ -252,7 +240,7 @@ class CapViews:
 
     # -- the feed -------------------------------------------------------------------
 
-    def feed_document(self, now: datetime) -> Document:
+    def feed_document(self, now: datetime) -> Cached:
         """The Atom feed as of now: rebuilt only after a new event or when an ended
         alert leaves the window."""
         self._catch_up()
@@ -269,7 +257,7 @@ class CapViews:
             self._entries = {k: v for k, v in self._entries.items() if k in keep}
         updated = events[0].at if events else atom.NEVER
         body = atom.feed(self._feed_meta(), updated, entries)
-        document = Document(seq, body, etag_of("f", body), LIVE_MAX_AGE, atom.CONTENT_TYPE)
+        document = Cached(seq, body, etag_of("f", body), LIVE_MAX_AGE, atom.CONTENT_TYPE)
         self._feed = (document, leaving)
         return document
 

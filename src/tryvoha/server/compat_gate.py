@@ -74,16 +74,24 @@ class Gate:
             Bucket.UKRAINEALARM: RateLimiter(settings.ukrainealarm_rate_limit, keys),
         }
 
+    def admit_known(self, bucket: Bucket, key: str | None) -> Principal | None:
+        """As `admit`, without waiting: None when the key must be looked up first."""
+        if not key:
+            raise _no_key()
+        principal = self.authenticate.known_key(key)
+        return None if principal is None else self._count(bucket, principal)
+
     async def admit(self, bucket: Bucket, key: str | None) -> Principal:
         """The key's principal, having counted this request; else raises Refusal."""
         if not key:
-            raise Refusal(
-                401, "unauthorized", "an API key is needed: any tryvoha token (see docs/compat.md)"
-            )
+            raise _no_key()
         try:
             principal = await self.authenticate.key(key)
         except AuthError as e:
             raise Refusal(401, "unauthorized", f"the API key is not valid: {e.detail}") from None
+        return self._count(bucket, principal)
+
+    def _count(self, bucket: Bucket, principal: Principal) -> Principal:
         wait = self.limiters[bucket].take(principal.name)
         if wait > 0:
             limit = self.limiters[bucket].rate
@@ -96,6 +104,12 @@ class Gate:
                 (("Retry-After", seconds),),
             )
         return principal
+
+
+def _no_key() -> Refusal:
+    return Refusal(
+        401, "unauthorized", "an API key is needed: any tryvoha token (see docs/compat.md)"
+    )
 
 
 def alerts_in_ua_key(authorization: str | None, token: str | None) -> str | None:

@@ -14,7 +14,6 @@ from its route table as it serves the hot views of API v1.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
@@ -25,14 +24,15 @@ from tryvoha.protocol import compat_alerts_in_ua as aiu
 from tryvoha.protocol import compat_ukrainealarm as ua
 from tryvoha.protocol.compat_locations import Location, Locations
 from tryvoha.protocol.wire import parse_time
+from tryvoha.server.answers import JSON_TYPE, Cached
+
+PER_KEY = "private, no-cache"  # answers are per key; a poller asks again each time
 
 
-@dataclass(frozen=True, slots=True)
-class Stamped:
-    seq: int
-    body: bytes
-    etag: str
-    changed_at: datetime  # the state is as it has been since then
+def stamped(seq: int, body: bytes, etag: str, changed_at: datetime) -> Cached:
+    """A polled answer of the compatible APIs: it carries the time of its last change,
+    for Last-Modified (alerts.in.ua's clients validate by date)."""
+    return Cached(seq, body, etag, PER_KEY, JSON_TYPE, changed_at)
 
 
 class Changes:
@@ -77,9 +77,9 @@ class CompatViews:
         self.places = aiu.Places(tree, locations)
         self.index = ua.Index(tree, locations)
         self._seq = -1
-        self._cache: dict[object, Stamped] = {}
+        self._cache: dict[object, Cached] = {}
         self._letters: dict[int, str] = {}
-        self.ua_regions = Stamped(0, ua.regions_body(locations), '"ur"', aiu.EPOCH)
+        self.ua_regions = stamped(0, ua.regions_body(locations), '"ur"', aiu.EPOCH)
 
     def _current(self) -> int:
         seq = self.feed.seq
@@ -90,12 +90,12 @@ class CompatViews:
             self._seq = seq
         return seq
 
-    def _view(self, key: object, build: Callable[[], bytes]) -> Stamped:
+    def _view(self, key: object, build: Callable[[], bytes]) -> Cached:
         seq = self._current()
         found = self._cache.get(key)
         if found is None:
             tag = "-".join(str(part) for part in key) if isinstance(key, tuple) else str(key)
-            found = Stamped(seq, build(), f'"c{self.epoch}.{seq}.{tag}"', self.changes.at)
+            found = stamped(seq, build(), f'"c{self.epoch}.{seq}.{tag}"', self.changes.at)
             self._cache[key] = found
         return found
 
@@ -116,7 +116,7 @@ class CompatViews:
 
     # -- alerts.in.ua -----------------------------------------------------------------
 
-    def aiu_active(self) -> Stamped:
+    def aiu_active(self) -> Cached:
         projection = self.feed.projection
         return self._view(
             "active",
@@ -131,16 +131,16 @@ class CompatViews:
             self._letters[version] = letters
         return letters
 
-    def aiu_by_oblast(self, version: aiu.IotVersion) -> Stamped:
+    def aiu_by_oblast(self, version: aiu.IotVersion) -> Cached:
         return self._view(
             ("oblasts", version),
             lambda: aiu.json_string(aiu.by_oblast(self._aiu_letters(version))),
         )
 
-    def aiu_all(self, version: aiu.IotVersion) -> Stamped:
+    def aiu_all(self, version: aiu.IotVersion) -> Cached:
         return self._view(("all", version), lambda: aiu.json_string(self._aiu_letters(version)))
 
-    def aiu_uid(self, version: aiu.IotVersion, loc: Location) -> Stamped:
+    def aiu_uid(self, version: aiu.IotVersion, loc: Location) -> Cached:
         return self._view(
             ("uid", version, loc.uid),
             lambda: aiu.json_string(self._aiu_letters(version)[loc.uid]),
@@ -148,13 +148,13 @@ class CompatViews:
 
     # -- ukrainealarm -----------------------------------------------------------------
 
-    def ua_alerts(self) -> Stamped:
+    def ua_alerts(self) -> Cached:
         return self._view("ua", lambda: ua.alerts_body(self.index, self.feed.projection))
 
-    def ua_status(self) -> Stamped:
+    def ua_status(self) -> Cached:
         return self._view("status", lambda: ua.status_body(self.feed.seq))
 
-    def ua_region(self, loc: Location) -> Stamped:
+    def ua_region(self, loc: Location) -> Cached:
         def build() -> bytes:
             quiet = self.changes.of_place(self.tree, self.locations.anchor(loc)[1])
             return ua.region_body(self.index, self.feed.projection, loc, quiet)

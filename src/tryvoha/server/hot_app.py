@@ -13,8 +13,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from starlette.responses import Response, StreamingResponse
 
-from tryvoha.server import streams
-from tryvoha.server.answers import respond
+from tryvoha.server import polls, streams
+from tryvoha.server.answers import Answer
+from tryvoha.server.compat_gate import Refusal
+from tryvoha.server.problems import Problem
 from tryvoha.server.routes import (
     TABLE,
     EventStream,
@@ -67,16 +69,34 @@ def _services(request: Request) -> Services:
 
 def _poll(entry: Poll) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        cached = entry.view(_services(request), request.path_params)
-        answer = respond(
-            cached, request.headers.get("if-none-match"), request.headers.get("if-modified-since")
+        services = _services(request)
+        params = {k: str(v) for k, v in request.path_params.items()}
+        try:
+            await polls.admit(
+                services,
+                entry,
+                request.headers.get("authorization"),
+                query_pairs(request.scope["query_string"]),
+            )
+            cached = polls.view(services, entry, params)
+        except (Refusal, Problem) as error:
+            return to_response(polls.refused(entry, error, request.url.path))
+        return to_response(
+            polls.answer(
+                cached,
+                request.headers.get("if-none-match"),
+                request.headers.get("if-modified-since"),
+            )
         )
-        response = Response(answer.body, answer.status)
-        for name, value in answer.headers:
-            response.headers[name.decode()] = value.decode()
-        return response
 
     return endpoint
+
+
+def to_response(answer: Answer) -> Response:
+    response = Response(answer.body, answer.status)
+    for name, value in answer.headers:
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 def _write(entry: Write) -> Callable[[Request], Awaitable[Response]]:

@@ -23,7 +23,17 @@ from tryvoha.domain.commands import Command
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionTree
+from tryvoha.engine.clock import system_clock
+from tryvoha.protocol.compat_alerts_in_ua import IotVersion
+from tryvoha.protocol.compat_locations import Location
 from tryvoha.server.answers import Cached
+from tryvoha.server.compat_gate import (
+    Api,
+    Bucket,
+    Refusal,
+    alerts_in_ua_key,
+    ukrainealarm_key,
+)
 from tryvoha.server.fanout import Filter
 from tryvoha.server.models import DeclareIn, UpdateIn
 from tryvoha.server.problems import Problem, body_problem, from_domain
@@ -39,12 +49,24 @@ Params = Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
+class Keyed:
+    """A route that takes an API key (the compatible APIs): where the key is found, and
+    which of its limits a request counts against (`server/compat_gate.py`)."""
+
+    api: Api
+    bucket: Bucket
+    find: Callable[[str | None, Sequence[tuple[str, str]]], str | None]  # (Authorization, query)
+
+
+@dataclass(frozen=True, slots=True)
 class Poll:
-    """A GET (and HEAD) answered from a body built once per seq, with ETag and 304."""
+    """A GET (and HEAD) answered from a body built once per seq, with ETag (and, when
+    the body carries a date, Last-Modified) and 304."""
 
     path: str
     view: Callable[[Services, Params], Cached]
     summary: str
+    key: Keyed | None = None
     methods: tuple[str, ...] = ("GET", "HEAD")
 
 
@@ -241,6 +263,98 @@ THREAT_QUERY = {
 }
 
 
+# -- the compatible APIs' polls (docs/compat.md) ----------------------------------------
+
+
+def _first(query: Sequence[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in query if key == name), None)
+
+
+AIU_KEY = Keyed(
+    Api.ALERTS_IN_UA,
+    Bucket.ALERTS_IN_UA,
+    lambda authorization, query: alerts_in_ua_key(authorization, _first(query, "token")),
+)
+UA_KEY = Keyed(Api.UKRAINEALARM, Bucket.UKRAINEALARM, lambda auth, _: ukrainealarm_key(auth))
+
+
+def aiu_place(svc: Services, uid: str) -> Location:
+    loc = svc.compat.locations.parse(uid)
+    if loc is None:
+        raise Refusal(404, "not_found", f"no location has the uid '{uid[:100]}'")
+    return loc
+
+
+def ua_place(svc: Services, region_id: str) -> Location:
+    loc = svc.compat.locations.parse(region_id)
+    if loc is None or not loc.in_ukrainealarm:
+        raise Refusal(
+            404, "unknown_region", f"no region has the id '{region_id}' (see /api/v3/regions)"
+        )
+    return loc
+
+
+def _iot(version: IotVersion) -> tuple[Poll, ...]:
+    prefix = f"/v{version}/iot"
+    letters = "A" if version == 1 else "R (red) or Y (yellow)"
+    return (
+        Poll(
+            f"{prefix}/active_air_raid_alerts_by_oblast.json",
+            lambda svc, _: svc.compat.aiu_by_oblast(version),
+            f"alerts.in.ua IoT v{version}: 27 letters, one per oblast, {letters}/P/N",
+            AIU_KEY,
+        ),
+        Poll(
+            f"{prefix}/active_air_raid_alerts/{{uid}}.json",
+            lambda svc, p: svc.compat.aiu_uid(version, aiu_place(svc, p["uid"])),
+            f"alerts.in.ua IoT v{version}: one place's letter, {letters}/P/N",
+            AIU_KEY,
+        ),
+        Poll(
+            f"{prefix}/active_air_raid_alerts.json",
+            lambda svc, _: svc.compat.aiu_all(version),
+            f"alerts.in.ua IoT v{version}: every uid's letter at its position",
+            AIU_KEY,
+        ),
+    )
+
+
+COMPAT_POLLS: tuple[Poll, ...] = (
+    Poll(
+        "/v1/alerts/active.json",
+        lambda svc, _: svc.compat.aiu_active(),
+        "alerts.in.ua: every active alert",
+        AIU_KEY,
+    ),
+    *_iot(1),
+    *_iot(2),
+    Poll(
+        "/api/v3/alerts",
+        lambda svc, _: svc.compat.ua_alerts(),
+        "ukrainealarm: the regions with an alert of their own",
+        UA_KEY,
+    ),
+    Poll(
+        "/api/v3/alerts/status",
+        lambda svc, _: svc.compat.ua_status(),
+        "ukrainealarm: the last action index (our seq)",
+        UA_KEY,
+    ),
+    Poll(
+        "/api/v3/alerts/{region_id:int}",
+        lambda svc, p: svc.compat.ua_region(ua_place(svc, p["region_id"])),
+        "ukrainealarm: what holds in one region",
+        UA_KEY,
+    ),
+    Poll(
+        "/api/v3/regions",
+        lambda svc, _: svc.compat.ua_regions,
+        "ukrainealarm: every state, district and community with its id",
+        UA_KEY,
+    ),
+)
+
+
 # -- the table ------------------------------------------------------------------------
 
 
@@ -264,6 +378,12 @@ TABLE: tuple[Entry, ...] = (
         "/api/v1/events",
         "Server-Sent Events: every alert event, resumable with Last-Event-ID or ?after",
     ),
+    Poll(
+        "/cap/feed.atom",
+        lambda svc, _: svc.cap.feed_document(system_clock()),
+        "Atom feed: the newest CAP message of every active alert and of those ended lately",
+    ),
+    *COMPAT_POLLS,
     WebSocketStream(
         "/api/v1/ws",
         'WebSocket: send {"after": seq|null, "regions": [ids]} first; then every event as JSON',
@@ -328,15 +448,25 @@ class Router:
                 entry = template.entries.get(method)
                 if entry is None:
                     return None
-                return entry, {k: unquote(v) for k, v in matched.groupdict().items()}
+                return entry, {
+                    k: str(int(v)) if v.isdigit() and f"{{{k}:int}}" in entry.path else unquote(v)
+                    for k, v in matched.groupdict().items()
+                }
         return None
 
 
 def _compile(path: str) -> re.Pattern[str]:
-    parts = re.split(r"\{(\w+)\}", path)
-    regex = "".join(
-        re.escape(part) if i % 2 == 0 else f"(?P<{part}>[^/]+)" for i, part in enumerate(parts)
-    )
+    """A path template as a regex: `{name}` is one segment, `{name:int}` digits (as in
+    Starlette, whose routes the app builds from the same templates)."""
+    parts = re.split(r"\{(\w+(?::int)?)\}", path)
+    regex = ""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            regex += re.escape(part)
+        elif part.endswith(":int"):
+            regex += f"(?P<{part[:-4]}>[0-9]+)"
+        else:
+            regex += f"(?P<{part}>[^/]+)"
     return re.compile(regex)
 
 

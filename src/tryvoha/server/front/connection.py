@@ -103,6 +103,9 @@ class AnswerPoll:
     head: bool  # HEAD: the headers without the body
     keep_alive: bool
     request_line: str  # for the access log
+    path: str  # for the instance of a problem
+    authorization: str | None  # for a route that takes an API key
+    query: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +349,9 @@ class Connection:
                 request.method == "HEAD",
                 request.keep_alive,
                 line,
+                request.path,
+                request.header(b"authorization"),
+                request.query,
             )
             fresh, trailing = self.fresh, http.trailing_data[0]
             self._next_cycle(now, request.keep_alive)

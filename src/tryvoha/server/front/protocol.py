@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 from tryvoha.protocol.sse import LAST_CHUNK, RETRY, WS_GOING_AWAY, chunk, ws_text_frame
+from tryvoha.server import polls
+from tryvoha.server.compat_gate import Refusal
 from tryvoha.server.fanout import Kind, Subscriber
 from tryvoha.server.front.connection import (
     NEED_DATA,
@@ -215,12 +217,44 @@ class FrontProtocol(asyncio.Protocol):
             self.abort("over_queue")
 
     def _answer(self, decision: AnswerPoll) -> None:
+        """A poll: answered at once, unless its API key must first be looked up."""
+        services = self.front.services
+        assert services is not None
+        entry = decision.entry
+        try:
+            ready = polls.admit_now(
+                services, entry, decision.authorization, query_pairs(decision.query)
+            )
+        except Refusal as refusal:
+            self._refused_poll(decision, refusal)
+            return
+        if ready:
+            self._poll(decision)
+        else:
+            self.busy = self.loop.create_task(self._answer_later(decision))
+
+    async def _answer_later(self, decision: AnswerPoll) -> None:
+        services = self.front.services
+        assert services is not None
+        try:
+            await polls.admit(
+                services, decision.entry, decision.authorization, query_pairs(decision.query)
+            )
+        except Refusal as refusal:
+            self._refused_poll(decision, refusal)
+        else:
+            self._poll(decision)
+        finally:
+            self.busy = None
+        self._run()
+
+    def _poll(self, decision: AnswerPoll) -> None:
         front = self.front
         assert front.services is not None
         try:
-            cached = decision.entry.view(front.services, dict(decision.params))
-        except ANSWERED as e:
-            self.put(front.wire.problem(as_problem(e), None, decision.keep_alive))
+            cached = polls.view(front.services, decision.entry, dict(decision.params))
+        except (Refusal, Problem) as error:
+            self._refused_poll(decision, error)
             return
         self.put(
             front.wire.poll(
@@ -233,6 +267,14 @@ class FrontProtocol(asyncio.Protocol):
         )
         if front.access_log:
             self._log(decision.request_line, 200)
+
+    def _refused_poll(self, decision: AnswerPoll, error: Refusal | Problem) -> None:
+        answer = polls.refused(decision.entry, error, decision.path)
+        self.put(
+            self.front.wire.answer(answer.status, answer.headers, answer.body, decision.keep_alive)
+        )
+        if self.front.access_log:
+            self._log(decision.request_line, answer.status)
 
     def _refuse(self, decision: Refuse) -> None:
         if decision.close and self.front.services is not None:

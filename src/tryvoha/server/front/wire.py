@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from email.utils import formatdate
 from http import HTTPStatus
 
@@ -65,7 +66,7 @@ class Wire:
         found = self._polls.get(key)
         if found is not None:
             return found
-        answer = respond(cached, if_none_match, if_modified_since)
+        answer = respond(cached, if_none_match, if_modified_since, datetime.now(UTC))
         data = self.answer(answer.status, answer.headers, answer.body, keep_alive, head, date)
         if len(self._polls) >= MAX_REMEMBERED:
             self._polls.clear()
