@@ -71,6 +71,13 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def open_files(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -113,15 +120,18 @@ def ws_frame(opcode: int, payload: bytes) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-def websocket_subscriber(port: int, hello: bytes, rcvbuf: int | None = None) -> socket.socket:
-    """A WebSocket that sends its first message and then never reads."""
+def websocket_subscriber(
+    port: int, hello: bytes | None, rcvbuf: int | None = None
+) -> socket.socket:
+    """A WebSocket that sends its first message (unless None) and then never reads."""
     sock = connect(port, rcvbuf)
     sock.sendall(WS_HANDSHAKE)
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
-    sock.sendall(ws_frame(0x1, hello))
+    if hello is not None:
+        sock.sendall(ws_frame(0x1, hello))
     return sock
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import socket
 import statistics
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.support.attack import (
     SseReader,
     allow_open_files,
     connect,
+    cpu_seconds,
     declare_latency,
     fill_log,
     open_files,
@@ -78,31 +80,39 @@ def median_latency(server: ServerProcess, token: str, reader: SseReader, rounds:
 def test_non_reading_resumers_from_seq_0_cannot_delay_a_declare(
     log_server: ServerProcess, transport: str
 ) -> None:
-    """200 subscribers that ask for the whole log and never read (the attack that held a
-    declare back by 27 s and took the server to 4 GB)."""
+    """200 subscribers that ask for the whole log at once and never read, while an issuer
+    declares (the attack that held a declare back by 27 s and took the server to 4 GB)."""
     allow_open_files(ATTACKERS + 100)
     token = make_token(log_server.store_url, "duty", ["UA"])
     reader = SseReader(log_server.port)
     before = rss_kib(log_server.pid)
-    attackers = []
-    for _ in range(ATTACKERS):
-        if transport == "sse":
-            sock = connect(log_server.port, rcvbuf=4096)
-            sock.sendall(sse_request("after=0&history=true"))
-        else:
-            sock = websocket_subscriber(
-                log_server.port, b'{"after": 0, "history": true}', rcvbuf=4096
-            )
-        attackers.append(sock)
+    if transport == "sse":
+        attackers = [connect(log_server.port, rcvbuf=4096) for _ in range(ATTACKERS)]
+        ask = sse_request("after=0&history=true")
+    else:
+        attackers = [
+            websocket_subscriber(log_server.port, None, rcvbuf=4096) for _ in range(ATTACKERS)
+        ]
+        ask = ws_frame(0x1, b'{"after": 0, "history": true}')
+
+    def attack() -> None:  # every one asks within a few milliseconds
+        for sock in attackers:
+            sock.sendall(ask)
+
+    attacker = threading.Thread(target=attack)
     try:
-        time.sleep(0.5)  # let the server do whatever the attackers make it do
-        latency = median_latency(log_server, token, reader)
+        attacker.start()
+        time.sleep(0.005)
+        latencies = [declare_latency(log_server.url, token, reader, OBLASTS) for _ in range(5)]
+        attacker.join()
         grown = rss_kib(log_server.pid) - before
     finally:
+        attacker.join()
         for sock in attackers:
             sock.close()
         reader.close()
-    assert latency < timeout(DELIVERY_SECONDS), f"declare delivered after {latency:.3f} s"
+    worst = max(latencies)
+    assert worst < timeout(DELIVERY_SECONDS), f"a declare delivered after {worst:.3f} s"
     assert grown < ATTACKERS * RSS_PER_ATTACKER_KIB, f"RSS grew by {grown} KiB"
 
 
@@ -244,29 +254,25 @@ def send_for(sock: socket.socket, data: bytes, seconds: float) -> int:
     return sent
 
 
-def test_pipelined_gets_from_a_non_reader_cost_a_few_mb(server: ServerProcess) -> None:
+def test_pipelined_gets_from_a_non_reader_cost_a_few_mb_and_no_cpu(server: ServerProcess) -> None:
+    """A client that pipelines GETs without reading their answers: once its socket's
+    buffers are full the server reads no more of them, so it costs neither memory nor CPU
+    (the server went on answering at full speed, 1.2 million times in 8 s)."""
     token = make_token(server.store_url, "duty", ["UA"])
-    declared = httpx.post(
-        f"{server.url}/api/v1/alerts",
-        json={"regions": OBLASTS},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert declared.status_code == 201  # /state now names every region: about 90 KB
-    before = rss_kib(server.pid)
+    before, cpu = rss_kib(server.pid), cpu_seconds(server.pid)
     sock = connect(server.port, rcvbuf=4096)
     try:
         send_for(sock, b"GET /api/v1/state HTTP/1.1\r\nHost: x\r\n\r\n" * 100_000, timeout(4))
+        time.sleep(1)  # whatever it was given, the server has had time to do
+        busy = cpu_seconds(server.pid) - cpu
         grown = rss_kib(server.pid) - before
-        cleared = httpx.post(
-            f"{server.url}/api/v1/regions/UA/clear", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert cleared.status_code == 200
         reader = SseReader(server.port)
         latency = median_latency(server, token, reader, rounds=3)
         reader.close()
     finally:
         sock.close()
     assert grown < 8 * 1024, f"RSS grew by {grown} KiB"
+    assert busy < 1.0, f"the server spent {busy:.1f} s of CPU on it"
     assert latency < timeout(DELIVERY_SECONDS)
 
 
