@@ -372,3 +372,13 @@ def test_any_bytes_in_any_pieces_give_decisions_never_an_error(
     conn.receive_eof()
     decisions(conn, now)
     conn.expire(now + 100)
+
+
+def test_only_short_requests_are_remembered() -> None:
+    """The memo is bounded in bytes as well as entries: a long request is parsed each time."""
+    memo: Memo = {}
+    conn = connection(memo=memo)
+    long = b"GET /api/v1/state?" + b"x" * 1900 + b" HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"y" * 200
+    conn.receive_data(long + b"\r\n\r\n", 0)
+    assert isinstance(decisions(conn)[0], AnswerPoll)
+    assert memo == {}

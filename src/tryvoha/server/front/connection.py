@@ -164,6 +164,7 @@ class Mode(Enum):
 
 Memo = dict[bytes, AnswerPoll]  # exact bytes of a polled request -> what they decide
 MEMO_SIZE = 1024
+MEMO_REQUEST_BYTES = 2048  # a poller's request is short: at most 2 MiB remembered in all
 VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 
 
@@ -355,7 +356,12 @@ class Connection:
             )
             fresh, trailing = self.fresh, http.trailing_data[0]
             self._next_cycle(now, request.keep_alive)
-            if fresh is not None and not trailing and request.method == "GET":
+            if (
+                fresh is not None
+                and not trailing
+                and request.method == "GET"
+                and len(fresh) <= MEMO_REQUEST_BYTES
+            ):
                 if len(self.memo) >= MEMO_SIZE:
                     self.memo.clear()
                 self.memo[fresh] = decision
