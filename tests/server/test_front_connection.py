@@ -377,7 +377,7 @@ def test_any_bytes_in_any_pieces_give_decisions_never_an_error(
 def test_only_short_requests_are_remembered() -> None:
     """The memo is bounded in bytes as well as entries: a long request is parsed each time."""
     memo: Memo = {}
-    conn = connection(memo=memo)
+    conn = Connection(ROUTER, TREE, Limits(max_head_bytes=16_384), 0, memo)
     long = b"GET /api/v1/state?" + b"x" * 1900 + b" HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"y" * 200
     conn.receive_data(long + b"\r\n\r\n", 0)
     assert isinstance(decisions(conn)[0], AnswerPoll)
