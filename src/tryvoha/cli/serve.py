@@ -35,6 +35,8 @@ def serve(**given: Any) -> None:
         format="%(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(check_store(settings.store))
+    if settings.standing_alerts:
+        asyncio.run(declare_standing(settings.store))
     try:
         started = serve_one(settings) if settings.workers == 1 else serve_many(settings)
     except OSError as e:
@@ -87,3 +89,27 @@ async def check_store(url: str) -> None:
         await store.close()
     except StoreError as e:
         fail(str(e))
+
+
+async def declare_standing(url: str) -> None:
+    """The standing alerts, once, before any serving process starts (tryvoha.engine.standing)."""
+    from tryvoha.data import region_tree
+    from tryvoha.engine.engine import Engine
+    from tryvoha.engine.standing import load_standing
+
+    store = open_store(url)
+    await store.open()
+    try:
+        tree = region_tree()
+        engine = await Engine.load(store, tree)
+        declared = await load_standing(engine, store, tree)
+        for alert in declared:
+            logging.getLogger("tryvoha.standing").info(
+                "standing alert declared: %s since %s (turn off with --no-standing-alerts)",
+                tree.get(alert.region_id).name_en,
+                alert.started_at.date().isoformat(),
+            )
+        if declared:
+            await engine.save_snapshot()
+    finally:
+        await store.close()
