@@ -83,7 +83,7 @@ def threat_states(
     out = []
     for threat in ThreatType:
         look = Colouring(tree, [a for a in related if a.threat is threat], now).of(region.id)
-        out.append({"threat": threat.value, **look.data()})
+        out.append({"for": threat.value, **look.data()})
     return out
 
 

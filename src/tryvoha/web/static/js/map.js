@@ -201,21 +201,23 @@ export class MapView {
   }
 
   // Where a colour cannot say it all (two threat types, or what is coming), a badge at
-  // the region's label: a dot per threat type, an icon per threat kind.
+  // the name of the region the alerts are on (or of the nearest region above it whose
+  // name the map knows): a dot per threat type, an icon per threat kind.
   drawBadges() {
     if (!this.badges) return;
+    const groups = new Map();
+    for (const [rid, alerts] of this.colouring.on) {
+      const anchor = [rid, ...this.regions.ancestors(rid)].find((r) => this.labelAt.has(r));
+      if (!anchor) continue;
+      if (!groups.has(anchor)) groups.set(anchor, []);
+      groups.get(anchor).push(...alerts);
+    }
     const drawn = [];
-    const seen = new Set();
-    for (const node of this.shapes()) {
-      const id = node.dataset.regionId;
-      if (seen.has(id) || node.dataset.state === "clear") continue;
-      seen.add(id);
-      const alerts = this.colouring.alertsFor(id);
+    for (const [anchor, alerts] of groups) {
       const types = THREAT_ORDER.filter((th) => alerts.some((a) => a.threat === th));
       const kinds = kindsOf(alerts);
-      const at = this.labelAt.get(id);
-      if (!at || (types.length < 2 && !kinds.length)) continue;
-      drawn.push(this.badge(id, at, types, kinds, node.dataset.state));
+      if (types.length < 2 && !kinds.length) continue;
+      drawn.push(this.badge(anchor, this.labelAt.get(anchor), types, kinds, "alert"));
     }
     this.badges.replaceChildren(...drawn);
     this.scaleBadges();

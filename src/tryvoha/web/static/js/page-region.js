@@ -45,7 +45,7 @@ function render() {
   document.getElementById("region-state-detail").textContent = stateDetail(look, covering);
   renderNow(document.getElementById("threat-lines"), document.getElementById("advice"), look, covering);
   for (const li of document.querySelectorAll("#threat-states li")) {
-    const one = state.colouring(regions, li.dataset.threat).of(id);
+    const one = state.colouring(regions, li.dataset.for).of(id);
     Object.assign(li.dataset, lookData(one));
     const key = one.state === "alert" && one.level === "yellow" ? "yellow" : one.state;
     li.querySelector(".ts-state").textContent = t(`state.${key}`);
