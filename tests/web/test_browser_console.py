@@ -259,7 +259,7 @@ def test_an_active_alert_is_edited_and_the_list_is_compact_and_filterable(
     assert shostka["level"] == "yellow"
     assert shostka["message"] == {"uk": "КАБи на Шостку", "en": None}
     expect(item).to_contain_text("Керовані авіабомби")  # the stream brought the change
-    shot(page, "console-desktop", docs=True)
+    shot(page, "console-list")
     page.context.close()
 
 

@@ -47,8 +47,12 @@ def test_enter_keeps_the_keyboard_on_the_map(browser: Browser, server: ServerPro
     page.locator(region(KHARKIV)).focus()
     page.keyboard.press("Enter")
     expect(page.locator("#map")).to_have_attribute("data-level", "raion")  # zoomed in
+    expect(page.locator("#layer-base path")).to_have_count(137)  # the raions replaced the oblasts
     expect(page.locator("#picked")).to_be_visible()
-    page.wait_for_function("document.activeElement?.closest('#map') !== null")
+    page.wait_for_function(
+        "document.activeElement?.closest('#map') && document.activeElement.dataset.regionId"
+        f" !== '{KHARKIV}'"
+    )
     first = focused_region(page)
     assert first and first.startswith("UA63"), first  # a raion of Kharkiv oblast
     page.keyboard.press("ArrowLeft")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import socket
 import sys
 from typing import Any, Literal, get_args, get_origin
 
@@ -36,6 +37,7 @@ def serve(**given: Any) -> None:
     )
     asyncio.run(check_store(settings.store))
     if settings.standing_alerts:
+        check_port(settings.host, settings.port)  # a server that cannot start writes nothing
         asyncio.run(declare_standing(settings.store))
     try:
         started = serve_one(settings) if settings.workers == 1 else serve_many(settings)
@@ -89,6 +91,18 @@ async def check_store(url: str) -> None:
         await store.close()
     except StoreError as e:
         fail(str(e))
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one line now if the address is taken (uvicorn would, but later)."""
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror}")
 
 
 async def declare_standing(url: str) -> None:
