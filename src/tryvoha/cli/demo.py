@@ -40,6 +40,7 @@ from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import issue_token
 from tryvoha.engine.history import plan_shipped
 from tryvoha.store.sqlite import SqliteStore
+from tryvoha.web.names import display_name
 
 KYIV = ZoneInfo("Europe/Kyiv")
 READY = "tryvoha listening on "
@@ -322,7 +323,7 @@ def _post(http: httpx.Client, token: str, path: str, body: Any, key: str) -> Any
 
 def _show(step: Step, active: int, tree: RegionTree) -> None:
     def names(alerts: Sequence[PastAlert]) -> str:
-        shown = ", ".join(tree.get(a.region_id).name_en for a in alerts[:4])
+        shown = ", ".join(display_name(a.region_id) for a in alerts[:4])
         return shown + (f" and {len(alerts) - 4} more" if len(alerts) > 4 else "")
 
     parts = []

@@ -110,6 +110,7 @@ async def declare_standing(url: str) -> None:
     from tryvoha.data import region_tree
     from tryvoha.engine.engine import Engine
     from tryvoha.engine.standing import load_standing
+    from tryvoha.web.names import display_name
 
     store = open_store(url)
     await store.open()
@@ -120,7 +121,7 @@ async def declare_standing(url: str) -> None:
         for alert in declared:
             logging.getLogger("tryvoha.standing").info(
                 "standing alert declared: %s since %s (turn off with --no-standing-alerts)",
-                tree.get(alert.region_id).name_en,
+                display_name(alert.region_id),
                 alert.started_at.date().isoformat(),
             )
         if declared:

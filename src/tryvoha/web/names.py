@@ -39,6 +39,12 @@ class Names:
         return self.short_by_lang.get(lang) or self.short_by_lang["en"]
 
 
+def display_name(region_id: str, lang: str = "en") -> str:
+    """A region's full name as the pages write it (the CLI prints the same); the id if unknown."""
+    found = region_names().get(RegionId(region_id))
+    return found.full(lang) if found else region_id
+
+
 @cache
 def region_names() -> dict[RegionId, Names]:
     with open_text("regions.csv") as f:
