@@ -5,10 +5,10 @@
 // Zoomed in, the oblasts' borders and names stay on top, the picked region is outlined
 // and named, and badges show every threat type and kind where more than a colour can say.
 
-import { kindsOf } from "./alerts.js";
-import { nameOf, shortOf, t } from "./i18n.js";
+import { drawBadges, scaleBadges } from "./badges.js";
+import { shortOf } from "./i18n.js";
 import { forward } from "./projection.js";
-import { lookData, THREAT_ORDER, wordKey } from "./state.js";
+import { lookData } from "./state.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const LEVEL_RANK = { oblast: 0, raion: 1, hromada: 2 };
@@ -18,7 +18,6 @@ const MAX_ZOOM = 40;
 const LABEL_PX = 12;
 const LABELS_MIN_PX_PER_UNIT = 1 / 22; // names only where they fit
 const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
-const BADGE_PX = 14; // one badge cell on screen
 export const LEVEL_CONTROL = "map-level"; // the radios' name: a form on the same page may have its own "level"
 
 export class MapView {
@@ -200,80 +199,12 @@ export class MapView {
     this.drawBadges();
   }
 
-  // Where a colour cannot say it all (two threat types, or what is coming), a badge at
-  // the name of the region the alerts are on (or of the nearest region above it whose
-  // name the map knows): a dot per threat type, an icon per threat kind.
   drawBadges() {
-    if (!this.badges) return;
-    const groups = new Map();
-    for (const [rid, alerts] of this.colouring.on) {
-      const anchor = [rid, ...this.regions.ancestors(rid)].find((r) => this.labelAt.has(r));
-      if (!anchor) continue;
-      if (!groups.has(anchor)) groups.set(anchor, []);
-      groups.get(anchor).push(...alerts);
-    }
-    const drawn = [];
-    for (const [anchor, alerts] of groups) {
-      const types = THREAT_ORDER.filter((th) => alerts.some((a) => a.threat === th));
-      const kinds = kindsOf(alerts);
-      if (types.length < 2 && !kinds.length) continue;
-      drawn.push(this.badge(anchor, this.labelAt.get(anchor), types, kinds, "alert"));
-    }
-    this.badges.replaceChildren(...drawn);
-    this.scaleBadges();
-  }
-
-  badge(id, [x, y], types, kinds, state) {
-    const g = document.createElementNS(SVG_NS, "g");
-    g.setAttribute("class", "badge");
-    g.dataset.regionId = id;
-    g.dataset.state = state;
-    g.dataset.x = x;
-    g.dataset.y = y;
-    const cells = types.length + kinds.length;
-    const width = cells * BADGE_PX + 4;
-    const back = document.createElementNS(SVG_NS, "rect");
-    back.setAttribute("class", "badge-back");
-    back.setAttribute("x", String(-width / 2));
-    back.setAttribute("y", "0");
-    back.setAttribute("width", String(width));
-    back.setAttribute("height", String(BADGE_PX + 2));
-    back.setAttribute("rx", "4");
-    g.append(back);
-    let cx = -width / 2 + 2;
-    for (const th of types) {
-      const dot = document.createElementNS(SVG_NS, "circle");
-      dot.setAttribute("class", "badge-type");
-      dot.dataset.threat = th;
-      dot.setAttribute("cx", String(cx + BADGE_PX / 2));
-      dot.setAttribute("cy", String(1 + BADGE_PX / 2));
-      dot.setAttribute("r", String(BADGE_PX / 2 - 2));
-      g.append(dot);
-      cx += BADGE_PX;
-    }
-    for (const kind of kinds) {
-      const use = document.createElementNS(SVG_NS, "use");
-      use.setAttribute("href", `#i-${kind}`);
-      use.setAttribute("class", "badge-kind");
-      use.dataset.kind = kind;
-      use.setAttribute("x", String(cx + 1));
-      use.setAttribute("y", "2");
-      use.setAttribute("width", String(BADGE_PX - 2));
-      use.setAttribute("height", String(BADGE_PX - 2));
-      g.append(use);
-      cx += BADGE_PX;
-    }
-    return g;
+    if (this.badges) drawBadges(this.badges, this.colouring, this.regions, this.labelAt, this.perPx(), LABEL_PX * 0.8);
   }
 
   scaleBadges(view = this.view) {
-    if (!this.badges) return;
-    const perPx = this.perPx(view);
-    for (const g of this.badges.children) {
-      // under the name, the size it has on screen whatever the zoom
-      const y = Number(g.dataset.y) + LABEL_PX * 0.8 * perPx;
-      g.setAttribute("transform", `translate(${g.dataset.x} ${y.toFixed(1)}) scale(${perPx.toFixed(3)})`);
-    }
+    if (this.badges) scaleBadges(this.badges, this.perPx(view), LABEL_PX * 0.8);
   }
 
   // -- picking -------------------------------------------------------------------------
@@ -588,20 +519,5 @@ export class MapView {
   }
 }
 
-// The text of a region's look, for aria-label and tooltips: its state, then every threat
-// type with its level and what is coming.
-export function describeLook(regions, id, look, alerts = []) {
-  const name = nameOf(regions.get(id));
-  if (look.state === "clear") return `${name}: ${t("state.clear")}`;
-  const head = t(wordKey(look));
-  const types = THREAT_ORDER.filter((th) => alerts.some((a) => a.threat === th));
-  const parts = (types.length ? types : [look.threat]).map((th) => {
-    const yellow = alerts.length ? alerts.filter((a) => a.threat === th).every((a) => a.level === "yellow") : look.level === "yellow";
-    return `${t(`threat.${th}`)}${yellow ? ` (${t("level.yellow_short")})` : ""}`;
-  });
-  const kinds = kindsOf(alerts).map((k) => t(`kind.${k}`));
-  const standing = look.standing ? `; ${t("state.standing")}` : "";
-  return `${name}: ${head} — ${parts.join(", ")}${kinds.length ? `: ${kinds.join(", ")}` : ""}${standing}`;
-}
-
+export { describeLook } from "./describe.js";
 export { shortOf };

@@ -8,6 +8,7 @@ import { alertItem, el, newestFirst, startTicking, tick } from "./alerts.js";
 import { clock, lang, nameOf, pageData, t } from "./i18n.js";
 import { LiveStream } from "./live.js";
 import { describeLook, LEVEL_CONTROL, MapView } from "./map.js";
+import { askEdit, confirmDialog } from "./dialogs.js";
 import { declareOutcome } from "./outcome.js";
 import { Regions } from "./regions.js";
 import { AlertState } from "./state.js";
@@ -225,19 +226,6 @@ function oblastsCovered(ids) {
   return new Set([...ids].map((id) => regions.oblastOf(id)).filter(Boolean)).size;
 }
 
-function confirmDialog(title, ok, { what = [], text = "", warn = "" } = {}) {
-  const dialog = $("confirm");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  $("confirm-warn").textContent = warn;
-  $("confirm-warn").hidden = !warn;
-  $("confirm-what").replaceChildren(...what.flatMap(([term, value]) => [el("dt", "", term), el("dd", "", value)]));
-  $("confirm-ok").textContent = ok;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
-}
-
 function confirmDeclare(body) {
   const covered = oblastsCovered(picked);
   const active = alreadyActive(body.threat);
@@ -338,36 +326,15 @@ async function updateAlerts(alerts, patch, button) {
 
 // -- editing an active alert ------------------------------------------------------------------
 
-function editDialog(alert) {
-  const dialog = $("edit");
-  $("edit-title").textContent = t("console.edit_title", { name: nameFor(alert.region_id), threat: t(`threat.${alert.threat}`) });
-  for (const r of dialog.querySelectorAll('input[name="edit-level"]')) r.checked = r.value === alert.level;
-  const kinds = new Set((alert.threats || []).map((k) => k.kind));
-  for (const c of dialog.querySelectorAll('input[name="edit-kind"]')) c.checked = kinds.has(c.value);
-  $("edit-message-uk").value = alert.message?.uk || "";
-  $("edit-message-en").value = alert.message?.en || "";
-  dialog.returnValue = "";
-  dialog.showModal();
-  dialog.addEventListener(
-    "close",
-    async () => {
-      if (dialog.returnValue !== "ok") return;
-      const uk = $("edit-message-uk").value.trim();
-      const en = $("edit-message-en").value.trim();
-      const body = {
-        level: dialog.querySelector('input[name="edit-level"]:checked')?.value || alert.level,
-        threats: [...dialog.querySelectorAll('input[name="edit-kind"]:checked')].map((c) => c.value),
-        message: uk || en ? { ...(uk ? { uk } : {}), ...(en ? { en } : {}) } : null,
-      };
-      const answer = await api("PATCH", `/api/v1/alerts/${alert.id}`, body, crypto.randomUUID()).catch(() => null);
-      const result = $("clear-result");
-      if (!answer) say(result, t("console.network"), "error");
-      else if (answer.ok) say(result, t("console.updated", { n: 1 }), "ok");
-      else say(result, t("console.failed", { detail: problemText(answer.data) }), "error");
-      refreshEvents();
-    },
-    { once: true },
-  );
+async function editAlert(alert) {
+  const body = await askEdit(alert, t("console.edit_title", { name: nameFor(alert.region_id), threat: t(`threat.${alert.threat}`) }));
+  if (!body) return;
+  const answer = await api("PATCH", `/api/v1/alerts/${alert.id}`, body, crypto.randomUUID()).catch(() => null);
+  const result = $("clear-result");
+  if (!answer) say(result, t("console.network"), "error");
+  else if (answer.ok) say(result, t("console.updated", { n: 1 }), "ok");
+  else say(result, t("console.failed", { detail: problemText(answer.data) }), "error");
+  refreshEvents();
 }
 
 // -- clearing ------------------------------------------------------------------------------
@@ -424,7 +391,7 @@ function actionsFor(a) {
   const edit = el("button", "btn btn-small", t("console.edit"));
   edit.type = "button";
   edit.setAttribute("aria-label", t("console.edit_one", { name: nameFor(a.region_id) }));
-  edit.addEventListener("click", () => editDialog(a));
+  edit.addEventListener("click", () => editAlert(a));
   const clear = el("button", "btn btn-small", t("console.clear"));
   clear.type = "button";
   clear.setAttribute("aria-label", t("console.clear_one", { name: nameFor(a.region_id) }));
