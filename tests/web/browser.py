@@ -4,6 +4,7 @@ of their own, screenshots, the real server's API, and axe-core in the page."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -73,10 +74,11 @@ def new_page(
 
 
 def shot(page: Page, name: str, *, docs: bool = False) -> None:
-    """A screenshot in test-artifacts/; with docs=True also the copy docs/ and the README show."""
+    """A screenshot in test-artifacts/; with docs=True, and under `make screenshots`
+    (TRYVOHA_SCREENSHOTS=docs), also the copy in docs/ that the README shows."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SHOTS / f"{name}.png")
-    if docs:
+    if docs and os.environ.get("TRYVOHA_SCREENSHOTS") == "docs":
         page.screenshot(path=DOCS / f"screenshot-{name}.png")
 
 
