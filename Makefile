@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 STORE ?= sqlite:///var/tryvoha.db
 
-.PHONY: setup run test lint typecheck pytest bench demo clean system-test system-bench
+.PHONY: setup run test lint typecheck pytest bench demo screenshots clean system-test system-bench
 
 setup: $(STAMP)
 
@@ -45,6 +45,10 @@ bench: setup system-bench
 
 demo: setup
 	$(BIN)/tryvoha demo
+
+# The README's screenshots (docs/screenshot-*.png), taken by the browser tests.
+screenshots: setup system-test
+	TRYVOHA_SCREENSHOTS=docs $(BIN)/pytest tests/web/test_browser_docs.py -q
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

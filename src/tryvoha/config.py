@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_STORE = "sqlite:///var/tryvoha.db"
@@ -68,6 +69,36 @@ def _rate(value: Any) -> Any:
 
 # NoDecode: the variable is the text 12/min, not JSON
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_rate)]
+
+
+class ReplayClock(NamedTuple):
+    """What `tryvoha demo` replays: the replayed time is first + (now - anchor) x speed."""
+
+    first: datetime
+    last: datetime
+    speed: float
+    anchor: datetime
+
+
+def parse_replay(text: str) -> ReplayClock | None:
+    """FIRST,LAST,SPEED,ANCHOR (RFC 3339 times with a zone): None for ""."""
+    if not text:
+        return None
+    parts = text.split(",")
+    if len(parts) != 4:
+        raise ValueError("expected FIRST,LAST,SPEED,ANCHOR")
+    first, last, anchor = (datetime.fromisoformat(p) for p in (parts[0], parts[1], parts[3]))
+    if any(t.tzinfo is None for t in (first, last, anchor)) or last <= first:
+        raise ValueError("times need a zone, and LAST must be after FIRST")
+    speed = float(parts[2])
+    if not 0 < speed <= 1_000_000:
+        raise ValueError("SPEED must be above 0 and at most 1000000")
+    return ReplayClock(first, last, speed, anchor)
+
+
+def _replay(value: str) -> str:
+    parse_replay(value)
+    return value
 
 
 class Settings(BaseSettings):
@@ -212,6 +243,16 @@ class Settings(BaseSettings):
             if path and not os.path.isfile(path):
                 raise ValueError(f"cannot read '{path}': no such file")
         return self
+
+    standing_alerts: bool = Field(
+        True,
+        description="declare the standing alerts (Luhansk oblast since 2022-04-04, Crimea since 2022-12-10) at start-up, once: on a store that has never had them (see docs/history.md)",
+    )
+    demo_replay: Annotated[str, AfterValidator(_replay)] = Field(
+        "",
+        description="set by `tryvoha demo`: FIRST,LAST,SPEED,ANCHOR (RFC 3339), so the pages show the replayed date and time",
+        json_schema_extra={"metavar": "CLOCK"},
+    )
 
 
 def env_name(name: str) -> str:

@@ -33,9 +33,11 @@ class ServerProcess:
         args: Sequence[str] = (),
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        standing: bool = False,
     ) -> None:
         self.store_url = store_url
-        self.args = list(args)
+        # Tests start from an empty state unless they ask for the standing alerts.
+        self.args = [*args, *([] if standing else ["--no-standing-alerts"])]
         self.cwd = cwd
         self.env = dict(env or {})
         self.port = 0

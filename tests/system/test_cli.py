@@ -64,7 +64,7 @@ def test_an_issuer_session_from_the_command_line(server: ServerProcess, store_ur
             env=env,
         )
         assert declared.returncode == 0, declared.stderr
-        assert "Lvivska oblast" in declared.stdout and "seq 1" in declared.stdout
+        assert "Lviv Oblast" in declared.stdout and "seq 1" in declared.stdout
         status = tryvoha("status", env=env)
         assert "1 active alerts" in status.stdout and "ballistic_missiles" in status.stdout
         cleared = tryvoha("clear", "--region", LVIV, env=env)

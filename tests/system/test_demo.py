@@ -1,11 +1,14 @@
 """`tryvoha demo` replays a real day through a real server's write path: what the API shows
-at the end is what the raw record says, and Ctrl-C stops it cleanly."""
+at the end is what the raw record says, and SIGINT or SIGTERM stop it cleanly (the child
+server stopped, the temporary store removed), even when a non-interactive shell left
+SIGINT ignored."""
 
 from __future__ import annotations
 
 import csv
 import gzip
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,20 +51,43 @@ def read_until(proc: subprocess.Popen[str], marker: str, seconds: float) -> list
     raise AssertionError(f"no '{marker}' in time:\n" + "".join(lines))
 
 
-def test_the_13_november_2024_replay_ends_as_the_record_says() -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "tryvoha", "demo", "--date", "2024-11-13", "--from", "06:30",
-            "--speed", "20000", "--port", "0",
-        ],
+def start_demo(*args: str, ignore_sigint: bool = False) -> subprocess.Popen[str]:
+    def as_a_background_job() -> None:  # what a non-interactive shell does to `cmd &`
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "tryvoha", "demo", "--port", "0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
+        preexec_fn=as_a_background_job if ignore_sigint else None,
+    )
+
+
+def stops_cleanly(proc: subprocess.Popen[str], how: signal.Signals, url: str, store: Path) -> None:
+    proc.send_signal(how)
+    out, _ = proc.communicate(timeout=timeout(60))
+    assert proc.returncode == 0, out
+    assert "stopped" in out and "Traceback" not in out
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/api/v1/state", timeout=timeout(2))
+    assert not store.exists()  # the temporary store is gone
+
+
+def intro_of(proc: subprocess.Popen[str]) -> tuple[str, Path]:
+    intro = "".join(read_until(proc, "open http://", 60))
+    store = Path(re.search(r"store: (\S+) ", intro).group(1))  # type: ignore[union-attr]
+    url = re.search(r"open (http://\S+)/ ", intro).group(1)  # type: ignore[union-attr]
+    assert store.exists()
+    return url, store
+
+
+def test_the_13_november_2024_replay_ends_as_the_record_says() -> None:
+    proc = start_demo("--date", "2024-11-13", "--from", "06:30", "--speed", "20000")
+    url, store = "", Path("/nonexistent")
     try:
-        intro = read_until(proc, "open http://", 60)
-        url = intro[-1].split()[1].rstrip("/")
+        url, store = intro_of(proc)
         done = read_until(proc, "replay finished", 120)
         rows = raw_window()
         running = {r["region"] for r in rows if datetime.fromisoformat(r["finished_at"]) > END}
@@ -72,20 +98,43 @@ def test_the_13_november_2024_replay_ends_as_the_record_says() -> None:
             r["id"]: r["name_en"]
             for r in httpx.get(f"{url}/api/v1/regions", timeout=timeout(10)).json()["regions"]
         }
-        assert {names[a["region_id"]] for a in active} == running
-        assert {a["issuer"] for a in active} == {"demo"}
-        assert all(a["message"]["en"].startswith("Demo: replay of the alert") for a in active)
+        replayed = [a for a in active if a["issuer"] != "standing:record"]
+        assert {names[a["region_id"]] for a in replayed} == running
+        # a consolidated day: each alert says only "somewhere in this oblast"
+        assert {a["issuer"] for a in replayed} == {"demo:consolidated"}
+        assert all(a["message"]["en"].startswith("Demo: replay of the alert") for a in replayed)
+        assert not any("history:" in a["message"]["en"] for a in replayed)  # no internal ids
+        standing = {names[a["region_id"]] for a in active if a["issuer"] == "standing:record"}
+        assert standing == {"Luhanska oblast", "Avtonomna Respublika Krym"}
         history = httpx.get(
-            f"{url}/api/v1/alerts", params={"issuer": "demo", "limit": 1000}, timeout=timeout(10)
+            f"{url}/api/v1/alerts",
+            params={"issuer": "demo:consolidated", "limit": 1000},
+            timeout=timeout(10),
         ).json()
         assert len(history["alerts"]) == len(rows)  # each row of the day, declared once
+        page = httpx.get(url, timeout=timeout(10)).text
+        assert 'id="replay"' in page and "2024-11-13T04:30:00+00:00" in page  # the replay clock
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=timeout(30))
-    assert proc.returncode == 0, out
-    assert "stopped" in out and "Traceback" not in out
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"{url}/api/v1/state", timeout=timeout(2))
+        if url:
+            stops_cleanly(proc, signal.SIGINT, url, store)
+        else:
+            proc.kill()
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_server_and_removes_the_store(how: signal.Signals) -> None:
+    # SIGINT as a script sends it to a background job: ignored at start, as shells leave it
+    proc = start_demo(
+        "--date", "2024-11-13", "--speed", "1", "--no-standing-alerts",
+        ignore_sigint=how is signal.SIGINT,
+    )  # fmt: skip
+    try:
+        url, store = intro_of(proc)
+        assert httpx.get(f"{url}/api/v1/health", timeout=timeout(10)).status_code == 200
+    except BaseException:
+        proc.kill()
+        raise
+    stops_cleanly(proc, how, url, store)
 
 
 def test_a_day_outside_the_record_is_one_clear_line() -> None:

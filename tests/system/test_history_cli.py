@@ -85,7 +85,7 @@ def test_stats_and_episodes_from_the_command_line(tmp_path: Path, store_url: str
     everyone = tryvoha(
         "stats", "--since", "2024-05-01", "--until", "2024-05-03", "--store", store_url
     )
-    assert "Lvivska oblast" in everyone.stdout and "Kyiv City" in everyone.stdout
+    assert "Lviv Oblast" in everyone.stdout and "Kyiv City" in everyone.stdout
     both = tryvoha(
         "episodes", "--min-oblasts", "2", "--since", "2024-05-01", "--until", "2024-05-03",
         "--store", store_url,

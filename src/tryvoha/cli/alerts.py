@@ -17,6 +17,7 @@ from tryvoha.data import region_tree
 from tryvoha.domain.alerts import AlertLevel, ThreatKind, ThreatType
 from tryvoha.domain.errors import UnknownRegionError
 from tryvoha.protocol.wire import parse_time
+from tryvoha.web.names import display_name
 
 UrlOption = typer.Option(DEFAULT_URL, "--url", envvar="TRYVOHA_URL", help="the server")
 TokenOption = typer.Option(None, "--token", envvar="TRYVOHA_TOKEN", help="an issuer's token")
@@ -37,8 +38,7 @@ def region_ids(values: list[str], option: str = "--region") -> list[str]:
 
 
 def region_name(region_id: str) -> str:
-    tree = region_tree()
-    return tree.get(region_id).name_en if region_id in tree else region_id
+    return display_name(region_id)
 
 
 def ago(text: str) -> str:

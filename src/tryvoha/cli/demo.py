@@ -3,6 +3,11 @@
 The server is the real `tryvoha serve` on a store in a temporary directory; the replay
 writes through its public API with an issuer's token, exactly as an oblast administration
 would, so the map, the streams and every channel show it as they would show a real day.
+The pages show a replay clock (the replayed date and time), and the standing alerts of
+Luhansk oblast and Crimea unless `--no-standing-alerts`.
+
+Stopping: SIGINT (Ctrl-C, or `kill -INT` from a script, where a shell may have left SIGINT
+ignored) and SIGTERM both stop the child server and remove the temporary store.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import typer
 from tryvoha.cli.output import console, fail
 from tryvoha.data import region_tree
 from tryvoha.data.history import FIRST_DAY, LAST_DAY
+from tryvoha.domain.events import CONSOLIDATED_SUFFIX
 from tryvoha.domain.history import PastAlert, Source
 from tryvoha.domain.regions import RegionTree
 from tryvoha.domain.replay import Step, busiest, replay_steps
@@ -34,11 +40,16 @@ from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import issue_token
 from tryvoha.engine.history import plan_shipped
 from tryvoha.store.sqlite import SqliteStore
+from tryvoha.web.names import display_name
 
 KYIV = ZoneInfo("Europe/Kyiv")
 READY = "tryvoha listening on "
 START_SECONDS = 60.0
 DEMO_ISSUER = "demo"
+# The consolidated record's alerts mean "some alert somewhere in this oblast": the demo
+# replays them under an issuer that says so (tryvoha.domain.events.is_consolidated).
+ISSUERS = {Source.OFFICIAL: DEMO_ISSUER, Source.CONSOLIDATED: DEMO_ISSUER + CONSOLIDATED_SUFFIX}
+CLOCK_LEAD_SECONDS = 3.0  # the replay clock starts this long after the server is asked for
 
 
 def _day(text: str) -> date:
@@ -70,19 +81,49 @@ def demo(
     exit_after: bool = typer.Option(
         False, "--exit", help="stop the server when the replay ends (default: keep serving)"
     ),
+    standing: bool = typer.Option(
+        True,
+        "--standing-alerts/--no-standing-alerts",
+        help="show the standing alerts of Luhansk oblast and Crimea (since 2022)",
+    ),
 ) -> None:
     """Replay a real day of alerts on a throwaway server, so the live map comes alive.
 
     13 November 2024 is the morning the whole country was put under alert ahead of a
     missile attack on Kyiv.
     """
+    _stop_on_signals()
     try:
-        _run(_day(day), _clock(start), speed, host, port, exit_after)
+        _run(_day(day), _clock(start), speed, host, port, exit_after, standing)
     except KeyboardInterrupt:
         console.print("stopped")
 
 
-def _run(day: date, start: timedelta, speed: float, host: str, port: int, exit_after: bool) -> None:
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM end the demo through its `finally` blocks (child server stopped,
+    temporary store removed). Python's own SIGINT handler is missing when the demo starts
+    with SIGINT ignored (a background job of a non-interactive shell), and SIGTERM would
+    otherwise end the process on the spot."""
+
+    def stop(signum: int, frame: object) -> None:
+        # once: a second signal must not interrupt the clean-up the first one started
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _run(
+    day: date,
+    start: timedelta,
+    speed: float,
+    host: str,
+    port: int,
+    exit_after: bool,
+    standing: bool,
+) -> None:
     tree = region_tree()
     if not FIRST_DAY <= day <= LAST_DAY:
         fail(f"the shipped record has no alerts on {day} (it covers {FIRST_DAY} to {LAST_DAY})")
@@ -97,12 +138,15 @@ def _run(day: date, start: timedelta, speed: float, host: str, port: int, exit_a
         fail(f"the shipped record has no alerts on {day} (it covers {FIRST_DAY} to {LAST_DAY})")
     with tempfile.TemporaryDirectory(prefix="tryvoha-demo-") as tmp:
         store_url = f"sqlite:///{Path(tmp) / 'demo.db'}"
-        token = asyncio.run(_token(store_url, tree))
-        server = _Server(store_url, host, port)
+        tokens = asyncio.run(_tokens(store_url, tree))
+        anchor = datetime.now(UTC) + timedelta(seconds=CLOCK_LEAD_SECONDS)
+        clock = ",".join((first.isoformat(), last.isoformat(), f"{speed:g}", anchor.isoformat()))
+        server = _Server(store_url, host, port, ["--demo-replay", clock, *_standing(standing)])
         try:
             url = server.start()
+            console.print(f"store: {tmp} (removed when the demo stops)", style="dim")
             _introduce(url, steps, first, last, speed, plan.cutover)
-            _replay(url, token, steps, first, speed, tree)
+            _replay(url, tokens, steps, first, speed, tree, anchor)
             if exit_after:
                 return
             console.print("replay finished; the server keeps the day's end state. Ctrl-C stops it.")
@@ -111,11 +155,18 @@ def _run(day: date, start: timedelta, speed: float, host: str, port: int, exit_a
             server.stop()
 
 
-async def _token(store_url: str, tree: RegionTree) -> str:
+def _standing(on: bool) -> list[str]:
+    return [] if on else ["--no-standing-alerts"]
+
+
+async def _tokens(store_url: str, tree: RegionTree) -> dict[Source, str]:
     store = SqliteStore(store_url)
     await store.open()
     try:
-        return (await issue_token(store, tree, DEMO_ISSUER, Role.ISSUER, ["UA"])).secret
+        return {
+            source: (await issue_token(store, tree, name, Role.ISSUER, ["UA"])).secret
+            for source, name in ISSUERS.items()
+        }
     finally:
         await store.close()
 
@@ -123,10 +174,10 @@ async def _token(store_url: str, tree: RegionTree) -> str:
 class _Server:
     """`tryvoha serve` as a child process."""
 
-    def __init__(self, store_url: str, host: str, port: int) -> None:
+    def __init__(self, store_url: str, host: str, port: int, extra: Sequence[str]) -> None:
         self.cmd = [
             sys.executable, "-m", "tryvoha", "serve", "--host", host, "--port", str(port),
-            "--store", store_url, "--log-level", "warning",
+            "--store", store_url, "--log-level", "warning", *extra,
             "--cap-status", "Exercise",  # a replayed day: its CAP messages are not real alerts
         ]  # fmt: skip
         self.proc: subprocess.Popen[str] | None = None
@@ -134,8 +185,15 @@ class _Server:
 
     def start(self) -> str:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # its own session: a Ctrl-C in the terminal reaches the demo, which stops the
+        # server in order, instead of both at once
         self.proc = subprocess.Popen(
-            self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+            self.cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            start_new_session=True,
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + START_SECONDS
@@ -189,7 +247,7 @@ def _introduce(
         highlight=False,
     )
     source = Source.OFFICIAL if cutover is None or first < cutover else Source.CONSOLIDATED
-    console.print(f"record: {source.issuer} ({source.meaning})", style="dim", highlight=False)
+    console.print(f"record: {source.value} ({source.meaning})", style="dim", highlight=False)
     peak = busiest(steps)
     if peak is not None:
         console.print(
@@ -207,22 +265,28 @@ def _duration(span: timedelta) -> str:
 
 def _message(alert: PastAlert) -> dict[str, str]:
     at = alert.started_at.astimezone(KYIV)
-    return {
-        "uk": f"Демо: повтор тривоги, оголошеної {at:%d.%m.%Y} о {at:%H:%M} за київським часом",
-        "en": f"Demo: replay of the alert declared on {at:%d %b %Y} at {at:%H:%M} Kyiv time "
-        f"({alert.source.issuer})",
-    }
+    uk = f"Демо: повтор тривоги, оголошеної {at:%d.%m.%Y} о {at:%H:%M} за київським часом"
+    en = f"Demo: replay of the alert declared on {at:%d %b %Y} at {at:%H:%M} Kyiv time"
+    if alert.source is Source.CONSOLIDATED:
+        uk += " (запис лише по області: тривога десь у ній)"
+        en += " (an oblast-level record: some alert somewhere in the oblast)"
+    return {"uk": uk, "en": en}
 
 
 def _replay(
-    url: str, token: str, steps: Sequence[Step], first: datetime, speed: float, tree: RegionTree
+    url: str,
+    tokens: dict[Source, str],
+    steps: Sequence[Step],
+    first: datetime,
+    speed: float,
+    tree: RegionTree,
+    anchor: datetime,
 ) -> None:
     live: dict[str, str] = {}  # history alert id -> the id the server gave it
-    began = time.monotonic()
+    # the pages' replay clock reads `anchor` as `first`: the replay keeps to the same clock
+    began = time.monotonic() + (anchor - datetime.now(UTC)).total_seconds()
     active = 0
-    with httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
-    ) as http:
+    with httpx.Client(base_url=url, timeout=30) as http:
         for number, step in enumerate(steps):
             delay = began + (step.at - first).total_seconds() / speed - time.monotonic()
             if delay > 0:
@@ -230,22 +294,26 @@ def _replay(
             for alert in step.clear:
                 _post(
                     http,
+                    tokens[alert.source],
                     f"/api/v1/alerts/{live.pop(alert.id)}/clear",
                     None,
                     f"{number}-c-{alert.id}",
                 )
             for alert in step.declare:  # one request per alert: each keeps its own message
                 body = {"regions": [alert.region_id], "message": _message(alert)}
-                answer = _post(http, "/api/v1/alerts", body, f"{number}-d-{alert.id}")
+                answer = _post(
+                    http, tokens[alert.source], "/api/v1/alerts", body, f"{number}-d-{alert.id}"
+                )
                 live[alert.id] = answer["alerts"][0]["id"]
             active += len(step.declare) - len(step.clear)
             _show(step, active, tree)
     console.print(f"replayed {len(steps)} moments; {active} alerts still active at the day's end")
 
 
-def _post(http: httpx.Client, path: str, body: Any, key: str) -> Any:
+def _post(http: httpx.Client, token: str, path: str, body: Any, key: str) -> Any:
+    headers = {"Idempotency-Key": f"demo-{key}", "Authorization": f"Bearer {token}"}
     try:
-        response = http.post(path, json=body, headers={"Idempotency-Key": f"demo-{key}"})
+        response = http.post(path, json=body, headers=headers)
     except httpx.HTTPError as e:
         fail(f"the demo server stopped answering: {e}")
     if not response.is_success:
@@ -255,7 +323,7 @@ def _post(http: httpx.Client, path: str, body: Any, key: str) -> Any:
 
 def _show(step: Step, active: int, tree: RegionTree) -> None:
     def names(alerts: Sequence[PastAlert]) -> str:
-        shown = ", ".join(tree.get(a.region_id).name_en for a in alerts[:4])
+        shown = ", ".join(display_name(a.region_id) for a in alerts[:4])
         return shown + (f" and {len(alerts) - 4} more" if len(alerts) > 4 else "")
 
     parts = []

@@ -43,6 +43,7 @@ from tryvoha.protocol.stats_json import (
     summaries_to_json,
 )
 from tryvoha.store import Store
+from tryvoha.web.names import display_name
 
 
 def _progress() -> Progress:
@@ -262,7 +263,7 @@ def stats(
     if region_id is None:
         _oblast_table(found, tree, chosen, since is None)
     else:
-        _region_tables(found[0], tree.get(region_id).name_en, chosen, since is None)
+        _region_tables(found[0], display_name(region_id), chosen, since is None)
     for span in spans:
         if span.start < end and span.end > chosen.since:
             console.print(
@@ -326,7 +327,7 @@ def _oblast_table(
     )
     for s in sorted(found, key=lambda s: -s.share):
         table.add_row(
-            tree.get(s.region_id).name_en,
+            display_name(s.region_id),
             f"{s.count:,}",
             duration(s.total_seconds),
             f"{100 * s.share:.2f} %",

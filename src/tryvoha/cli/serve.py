@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import socket
 import sys
 from typing import Any, Literal, get_args, get_origin
 
@@ -35,6 +36,9 @@ def serve(**given: Any) -> None:
         format="%(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(check_store(settings.store))
+    if settings.standing_alerts:
+        check_port(settings.host, settings.port)  # a server that cannot start writes nothing
+        asyncio.run(declare_standing(settings.store))
     try:
         started = serve_one(settings) if settings.workers == 1 else serve_many(settings)
     except OSError as e:
@@ -87,3 +91,40 @@ async def check_store(url: str) -> None:
         await store.close()
     except StoreError as e:
         fail(str(e))
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail with one line now if the address is taken (uvicorn would, but later)."""
+    if port == 0:
+        return
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port}: {e.strerror}")
+
+
+async def declare_standing(url: str) -> None:
+    """The standing alerts, once, before any serving process starts (tryvoha.engine.standing)."""
+    from tryvoha.data import region_tree
+    from tryvoha.engine.engine import Engine
+    from tryvoha.engine.standing import load_standing
+    from tryvoha.web.names import display_name
+
+    store = open_store(url)
+    await store.open()
+    try:
+        tree = region_tree()
+        engine = await Engine.load(store, tree)
+        declared = await load_standing(engine, store, tree)
+        for alert in declared:
+            logging.getLogger("tryvoha.standing").info(
+                "standing alert declared: %s since %s (turn off with --no-standing-alerts)",
+                display_name(alert.region_id),
+                alert.started_at.date().isoformat(),
+            )
+        if declared:
+            await engine.save_snapshot()
+    finally:
+        await store.close()

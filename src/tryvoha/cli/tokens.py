@@ -17,6 +17,7 @@ from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import issue_token
 from tryvoha.store import Store, StoreError, open_store
 from tryvoha.store.base import TokenExistsError
+from tryvoha.web.names import display_name
 
 T = TypeVar("T")
 
@@ -60,7 +61,7 @@ def create(
         issued = on_store(store, lambda s: issue_token(s, tree, name, role, scope.split(",")))
     except (UnknownRegionError, ValueError, TokenExistsError) as e:
         fail(f"--scope: {e.detail}" if isinstance(e, UnknownRegionError) else str(e))
-    regions = ", ".join(f"{tree.get(r).name_en} ({r})" for r in issued.record.scope) or "reading"
+    regions = ", ".join(f"{display_name(r)} ({r})" for r in issued.record.scope) or "reading"
     console.print(
         f"token '{issued.record.name}' ({issued.record.role}) for {regions}", highlight=False
     )

@@ -21,6 +21,17 @@ def is_historical(issuer: str) -> bool:
     return issuer.startswith(HISTORY_ISSUER_PREFIX)
 
 
+# Issuers whose alerts mean "some alert was active somewhere in this region", not an alert
+# on the whole of it: the consolidated record ("history:consolidated") and replays of it
+# ("demo:consolidated", as `tryvoha demo` names itself on such a day). Pages draw them as
+# they draw an alert in part of a region, never as a region-wide alert.
+CONSOLIDATED_SUFFIX = ":consolidated"
+
+
+def is_consolidated(issuer: str) -> bool:
+    return issuer.endswith(CONSOLIDATED_SUFFIX)
+
+
 class EventType(StrEnum):
     DECLARED = "alert.declared"
     UPDATED = "alert.updated"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -20,23 +19,19 @@ from fastapi import APIRouter, Header, Request
 from starlette.responses import RedirectResponse, Response
 
 from tryvoha import i18n
+from tryvoha.config import parse_replay
 from tryvoha.domain.alerts import Alert, ThreatKind, ThreatType
 from tryvoha.domain.errors import DomainError
-from tryvoha.domain.regions import Level, Region, RegionId, RegionTree
-from tryvoha.geo.layers import MAP_LEVELS, map_layer
+from tryvoha.domain.regions import Level, RegionTree
+from tryvoha.geo.layers import MAP_LEVELS
 from tryvoha.protocol.wire import alert_to_json
 from tryvoha.server.services import Services
 from tryvoha.server.static import layer_url, region_index_url, renderer
 from tryvoha.store.base import HistoryQuery
 from tryvoha.web.names import region_names
-from tryvoha.web.present import (
-    DISPLAY_TIME_ZONE,
-    Colouring,
-    ShapeState,
-    alert_rows,
-    duration_text,
-    local_time,
-)
+from tryvoha.web.present import DISPLAY_TIME_ZONE, Colouring, alert_rows, headline, local_time
+from tryvoha.web.region import children_view, history_row, region_view, threat_states
+from tryvoha.web.shapes import map_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -89,55 +84,6 @@ def page_response(page: Page, accept_encoding: str | None, status: int = 200) ->
 # -- what every page with a map or a live list needs -----------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ShapeView:
-    id: RegionId
-    d: str
-    label: tuple[int, int]
-    state: ShapeState
-    name: str
-    short: str
-
-
-@dataclass(frozen=True, slots=True)
-class MarkerView:
-    id: RegionId
-    x: int
-    y: int
-    state: ShapeState
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class MapView:
-    view_box: tuple[int, int, int, int]
-    shapes: list[ShapeView]
-    markers: list[MarkerView]
-
-
-def map_view(colouring: Colouring, lang: str) -> MapView:
-    names = region_names()
-    layer = map_layer(Level.OBLAST)
-    return MapView(
-        view_box=layer.view_box,
-        shapes=[
-            ShapeView(
-                s.id,
-                s.d,
-                s.label,
-                colouring.of(s.id),
-                names[s.id].full(lang),
-                names[s.id].short(lang),
-            )
-            for s in layer.shapes
-        ],
-        markers=[
-            MarkerView(m.id, m.x, m.y, colouring.of(m.id), names[m.id].full(lang))
-            for m in layer.markers
-        ],
-    )
-
-
 @cache
 def map_urls() -> dict[str, Any]:
     tree_oblasts = [r.id for r in _tree().at_level(Level.OBLAST)]
@@ -155,6 +101,34 @@ def _tree() -> RegionTree:
     return region_tree()
 
 
+def replay_view(svc: Services, t: i18n.Catalogue) -> dict[str, Any] | None:
+    """The demo's replay clock (static/js/replay.js ticks it), or None."""
+    clock = parse_replay(svc.settings.demo_replay)
+    if clock is None:
+        return None
+    return {
+        "first": clock.first.isoformat(),
+        "last": clock.last.isoformat(),
+        "anchor": clock.anchor.isoformat(),
+        "speed": f"{clock.speed:g}",
+        "speed_text": f"{clock.speed:g}",
+        "day": local_time(clock.first).strftime("%d.%m.%Y %H:%M"),
+    }
+
+
+def render(svc: Services, template: str, lang: str, path: str, **context: Any) -> str:
+    t = i18n.catalogue(lang)
+    return renderer().render(
+        template,
+        lang,
+        path,
+        replay=replay_view(svc, t),
+        threat_types=[th.value for th in ThreatType],
+        threat_kinds=[k.value for k in ThreatKind],
+        **context,
+    )
+
+
 def page_data(lang: str, seq: int, alerts: list[Alert], **extra: Any) -> dict[str, Any]:
     return {
         "lang": lang,
@@ -170,22 +144,11 @@ def page_data(lang: str, seq: int, alerts: list[Alert], **extra: Any) -> dict[st
 def summary(
     tree: RegionTree, colouring: Colouring, active: int, t: i18n.Catalogue
 ) -> dict[str, Any]:
-    """The headline: how many oblast-level units are under alert. static/js/summary.js
-    writes the same from the live state."""
-    oblasts = tree.at_level(Level.OBLAST)
-    states = [colouring.of(r.id).state for r in oblasts]
-    alert, partial = states.count("alert"), states.count("partial")
-    if alert == len(oblasts):
-        title = t("summary.all")
-    elif alert:
-        title = t("summary.oblasts", n=alert, total=len(oblasts))
-    elif partial:
-        title = t("summary.only_partial")
-    else:
-        title = t("summary.none")
-    sub = [t("summary.partial", n=partial)] if partial and alert else []
-    sub.append(t("summary.active", n=active) if active else t("summary.calm"))
-    return {"alert_oblasts": alert, "title": title, "sub": " · ".join(sub)}
+    """The headline: how many oblast-level units are under a red alert, a yellow one, or
+    in part. static/js/summary.js writes the same from the live state."""
+    looks = [colouring.of(r.id) for r in tree.at_level(Level.OBLAST)]
+    h = headline(looks, active)
+    return {"red": h.red, "state": h.state, "title": h.title(t), "sub": h.sub(t)}
 
 
 # -- the map ----------------------------------------------------------------------------
@@ -212,18 +175,19 @@ async def map_page(
 
 def render_map(svc: Services, lang: str, seq: int) -> str:
     t = i18n.catalogue(lang)
+    now = svc.engine.clock()
     active = svc.engine.projection.active()
-    colouring = Colouring(svc.tree, active)
-    return renderer().render(
+    colouring = Colouring(svc.tree, active, now)
+    return render(
+        svc,
         "map.html",
         lang,
         "/",
         page="map",
         map=map_view(colouring, lang),
-        threat_types=[th.value for th in ThreatType],
         threat_filter=True,
         summary=summary(svc.tree, colouring, len(active), t),
-        rows=alert_rows(svc.tree, active, t),
+        rows=alert_rows(svc.tree, active, t, now),
         page_data=page_data(lang, seq, active),
     )
 
@@ -244,10 +208,13 @@ async def region_page(
     try:
         region = svc.tree.get(region_id)
     except DomainError:
-        return not_found(request, lang, t("notfound.region", id=region_id[:64]), accept_encoding)
+        return not_found(
+            request, svc, lang, t("notfound.region", id=region_id[:64]), accept_encoding
+        )
     if cursor is not None and not CURSOR.fullmatch(cursor):
         cursor = None
     seq = svc.engine.seq
+    now = svc.engine.clock()
     related = [
         a for a in svc.engine.projection.active() if svc.tree.related(a.region_id, region.id)
     ]
@@ -257,27 +224,22 @@ async def region_page(
     history = await svc.store.alert_history(
         HistoryQuery(regions=family, cursor=cursor, limit=HISTORY_PAGE)
     )
-    colouring = Colouring(svc.tree, related)
-    html = renderer().render(
+    colouring = Colouring(svc.tree, related, now)
+    html = render(
+        svc,
         "region.html",
         lang,
         f"/region/{region.id}",
         page="region",
-        region=region_view(svc.tree, region, colouring, related, t),
+        region=region_view(svc.tree, region, colouring, t, now),
         crumbs=[
             {"id": rid, "name": region_names()[rid].full(lang)}
             for rid in reversed(svc.tree.ancestors(region.id))
         ],
-        threat_states=[
-            {
-                "threat": th.value,
-                "state": svc.engine.projection.state_of(svc.tree, region.id, th).value,
-            }
-            for th in ThreatType
-        ],
-        rows=alert_rows(svc.tree, related, t),
+        threat_states=threat_states(svc.tree, region, related, now),
+        rows=alert_rows(svc.tree, related, t, now),
         children=children_view(svc.tree, region, colouring, lang),
-        history=[history_row(a, t) for a in history.alerts],
+        history=[history_row(a, region, t, now) for a in history.alerts],
         cursor=cursor,
         next_cursor=history.next_cursor,
         page_data=page_data(
@@ -287,65 +249,11 @@ async def region_page(
     return page_response(make_page(html, lang), accept_encoding)
 
 
-def region_view(
-    tree: RegionTree, region: Region, colouring: Colouring, related: list[Alert], t: i18n.Catalogue
-) -> dict[str, Any]:
-    names = region_names()
-    state = colouring.of(region.id)
-    oblast = tree.oblast_of(region.id)
-    detail = ""
-    if state.state == "alert":
-        covering = [a for a in related if tree.is_within(region.id, a.region_id)]
-        first = min(a.started_at for a in covering)
-        detail = t(
-            "region.alert_since",
-            threat=t(f"threat.{state.threat}"),
-            time=local_time(first).strftime("%H:%M"),
-        )
-    elif state.state == "partial":
-        below = {a.region_id for a in related if a.region_id != region.id}
-        detail = t("region.partial_detail", n=len(below))
-    return {
-        "id": region.id,
-        "name": names[region.id].full(t.lang),
-        "level": region.level.value,
-        "where": names[oblast].full(t.lang) if oblast and oblast != region.id else "",
-        "state": state,
-        "state_word": t(f"state.word.{state.state}"),
-        "state_detail": detail,
-    }
-
-
-def children_view(
-    tree: RegionTree, region: Region, colouring: Colouring, lang: str
-) -> list[dict[str, Any]]:
-    names = region_names()
-    kids = [
-        {"id": c, "name": names[c].full(lang), "state": colouring.of(c)}
-        for c in tree.children(region.id)
-    ]
-    return sorted(kids, key=lambda k: k["name"])
-
-
-def history_row(alert: Alert, t: i18n.Catalogue) -> dict[str, Any]:
-    end = alert.ended_at
-    seconds = ((end or datetime.now(UTC)) - alert.started_at).total_seconds()
-    duration = (
-        duration_text(t, seconds) if end else t("history.ongoing", d=duration_text(t, seconds))
-    )
-    return {
-        "region_id": alert.region_id,
-        "region": region_names()[alert.region_id].full(t.lang),
-        "threat": alert.threat.value,
-        "level": alert.level.value,
-        "started": local_time(alert.started_at).strftime("%d.%m.%Y %H:%M"),
-        "started_iso": alert.started_at.isoformat(),
-        "duration": duration,
-    }
-
-
-def not_found(request: Request, lang: str, detail: str, accept_encoding: str | None) -> Response:
-    html = renderer().render(
+def not_found(
+    request: Request, svc: Services, lang: str, detail: str, accept_encoding: str | None
+) -> Response:
+    html = render(
+        svc,
         "not_found.html",
         lang,
         request.url.path,
@@ -366,14 +274,13 @@ async def console_page(
     svc = services(request)
     lang = page_lang(request)
     active = svc.engine.projection.active()
-    html = renderer().render(
+    html = render(
+        svc,
         "console.html",
         lang,
         "/console",
         page="console",
-        map=map_view(Colouring(svc.tree, active), lang),
-        threat_types=[th.value for th in ThreatType],
-        threat_kinds=[k.value for k in ThreatKind],
+        map=map_view(Colouring(svc.tree, active, svc.engine.clock()), lang),
         threat_filter=False,
         page_data=page_data(
             lang,

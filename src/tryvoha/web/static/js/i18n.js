@@ -12,6 +12,7 @@ const secondsFormat = new Intl.DateTimeFormat(lang, {
   timeZone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
 });
 const dayFormat = new Intl.DateTimeFormat(lang, { timeZone, day: "numeric", month: "short" });
+const dateFormat = new Intl.DateTimeFormat("en-GB", { timeZone, day: "2-digit", month: "2-digit", year: "numeric" });
 
 export function t(key, params = {}) {
   let entry = catalogue[key];
@@ -26,6 +27,15 @@ export function t(key, params = {}) {
 export const clock = (date) => clockFormat.format(date);
 export const clockSeconds = (date) => secondsFormat.format(date);
 export const day = (date) => dayFormat.format(date);
+export const dateText = (date) => dateFormat.format(date).replaceAll("/", ".");
+
+// A start time as the lists write it: the clock today, the date and clock before
+// (tryvoha.web.present.since_text).
+export function sinceText(iso, now = Date.now()) {
+  const start = new Date(iso);
+  const date = dateText(start);
+  return date === dateText(new Date(now)) ? clock(start) : `${date} ${clock(start)}`;
+}
 
 // "12 хв", "1 год 05 хв", "2 д 3 год": the same as tryvoha.web.present.duration_text.
 export function duration(seconds) {
@@ -39,6 +49,6 @@ export function duration(seconds) {
   return t("time.days_hours", { d: days, h: hours });
 }
 
-// Full name in the page's language; the short one for map labels.
-export const nameOf = (region) => (region ? (lang === "uk" ? region.uk : region.en) : "");
-export const shortOf = (region) => (region ? (lang === "uk" ? region.short_uk : region.short_en) : "");
+// Full name in the page's language; the short one for map labels (tryvoha.web.names).
+export const nameOf = (region, language = lang) => (region ? region[language] || region.en : "");
+export const shortOf = (region, language = lang) => (region ? region[`short_${language}`] || region.short_en : "");

@@ -2,9 +2,13 @@
 // drag, pinch, buttons and keys; one shape in the tab order at a time (arrow keys move
 // between neighbours, Enter picks). The oblast layer comes in the page's HTML; raions and
 // hromadas are fetched when someone zooms in, picks the level, or picks an oblast.
+// Zoomed in, the oblasts' borders and names stay on top, the picked region is outlined
+// and named, and badges show every threat type and kind where more than a colour can say.
 
-import { nameOf, shortOf, t } from "./i18n.js";
+import { drawBadges, scaleBadges } from "./badges.js";
+import { shortOf } from "./i18n.js";
 import { forward } from "./projection.js";
+import { lookData } from "./state.js";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 const LEVEL_RANK = { oblast: 0, raion: 1, hromada: 2 };
@@ -14,9 +18,10 @@ const MAX_ZOOM = 40;
 const LABEL_PX = 12;
 const LABELS_MIN_PX_PER_UNIT = 1 / 22; // names only where they fit
 const reducedMotion = matchMedia("(prefers-reduced-motion: reduce)");
+export const LEVEL_CONTROL = "map-level"; // the radios' name: a form on the same page may have its own "level"
 
 export class MapView {
-  constructor(frame, { regions, urls, onPick, describe, shapeAttrs = null, pickZoom = true }) {
+  constructor(frame, { regions, urls, onPick, describe, shapeAttrs = null, pickZoom = true, outline = true }) {
     this.frame = frame;
     this.svg = frame.querySelector("svg");
     this.base = this.svg.querySelector("#layer-base");
@@ -24,12 +29,15 @@ export class MapView {
     this.labels = this.svg.querySelector("#labels");
     this.selection = this.svg.querySelector("#selection");
     this.you = this.svg.querySelector("#you");
+    this.borders = this.svg.querySelector("#oblast-borders");
+    this.badges = this.svg.querySelector("#badges");
     this.regions = regions;
     this.urls = urls;
     this.onPick = onPick;
     this.describe = describe; // (id, look) -> text for assistive tools and the tooltip
     this.shapeAttrs = shapeAttrs; // (id) -> extra data- attributes (the console marks scope)
     this.pickZoom = pickZoom; // the console picks many regions: it does not zoom to each
+    this.outline = outline; // the console marks its picks itself: no outline, no name
     this.home = this.svg.dataset.viewBox.split(" ").map(Number);
     this.view = [...this.home];
     this.level = "oblast";
@@ -39,6 +47,20 @@ export class MapView {
     this.colouring = null;
     this.layers = new Map();
     this.oblastNodes = [...this.base.children];
+    this.labelAt = new Map(); // region id -> [x, y] where its name or badge goes
+    for (const text of this.labels.querySelectorAll("text")) {
+      this.labelAt.set(text.dataset.regionId, [Number(text.getAttribute("x")), Number(text.getAttribute("y"))]);
+    }
+    for (const node of this.oblastNodes) {
+      if (node.tagName === "circle") this.labelAt.set(node.dataset.regionId, [Number(node.getAttribute("cx")), Number(node.getAttribute("cy"))]);
+    }
+    this.borders?.replaceChildren(
+      ...this.oblastNodes.filter((n) => n.tagName === "path").map((n) => {
+        const line = document.createElementNS(SVG_NS, "path");
+        line.setAttribute("d", n.getAttribute("d"));
+        return line;
+      }),
+    );
     this.projection = null;
     this.bind();
     this.refreshScale();
@@ -62,6 +84,7 @@ export class MapView {
     path.dataset.regionId = shape.id;
     path.setAttribute("tabindex", "-1");
     path.setAttribute("role", "button");
+    this.labelAt.set(shape.id, shape.label);
     return path;
   }
 
@@ -88,12 +111,33 @@ export class MapView {
       if (this.level !== effective) return; // changed again while loading
       nodes = [...layer.shapes.map((s) => this.makeShape(s)), ...this.oblastNodes.filter((n) => n.tagName === "circle")];
     }
+    const focusWasHere = this.hasFocus();
     this.base.replaceChildren(...nodes);
-    this.labels.toggleAttribute("hidden", effective !== "oblast");
     if (effective !== "oblast") this.clearDetail();
     this.fixTabStop();
     this.repaint();
     this.drawSelection();
+    if (focusWasHere && !this.hasFocus()) this.restoreFocus();
+  }
+
+  // -- focus: a shape that held it may be replaced by a finer layer ------------------
+
+  hasFocus() {
+    const active = document.activeElement;
+    return !!active && active !== this.svg && this.svg.contains(active);
+  }
+
+  // The picked region's shape, else a shape inside it, else the tab stop.
+  restoreFocus() {
+    const shapes = this.shapes();
+    const target =
+      shapes.find((n) => n.dataset.regionId === this.picked) ||
+      (this.picked && shapes.find((n) => this.regions.isWithin(n.dataset.regionId, this.picked))) ||
+      shapes.find((n) => n.getAttribute("tabindex") === "0") ||
+      shapes[0];
+    if (!target) return;
+    this.fixTabStop(target);
+    target.focus({ preventScroll: true });
   }
 
   impliedLevel() {
@@ -107,7 +151,7 @@ export class MapView {
   }
 
   syncLevelControl() {
-    const radio = document.querySelector(`input[name="level"][value="${this.level}"]`);
+    const radio = this.frame.parentElement.querySelector(`input[name="${LEVEL_CONTROL}"][value="${this.level}"]`);
     if (radio) radio.checked = true;
   }
 
@@ -120,11 +164,14 @@ export class MapView {
     if (this.detailOblast !== oblastId || this.level !== "oblast") return;
     this.detail.replaceChildren(...layer.shapes.map((s) => this.makeShape(s)));
     this.repaint();
+    this.drawSelection();
   }
 
   clearDetail() {
+    const focusWasHere = this.hasFocus();
     this.detailOblast = null;
     this.detail.replaceChildren();
+    if (focusWasHere && !this.hasFocus()) this.restoreFocus();
   }
 
   shapes() {
@@ -143,22 +190,38 @@ export class MapView {
     for (const node of this.shapes()) {
       const id = node.dataset.regionId;
       const look = this.colouring.of(id);
-      if (node.dataset.state !== look.state) node.dataset.state = look.state;
-      if (node.dataset.threat !== look.threat) node.dataset.threat = look.threat;
-      if (node.dataset.level !== look.level) node.dataset.level = look.level;
+      for (const [key, value] of Object.entries(lookData(look))) {
+        if (node.dataset[key] !== value) node.dataset[key] = value;
+      }
       if (this.shapeAttrs) Object.assign(node.dataset, this.shapeAttrs(id));
-      node.setAttribute("aria-label", this.describe(id, look));
+      node.setAttribute("aria-label", this.describe(id, look, this.colouring.alertsFor(id)));
     }
+    this.drawBadges();
+  }
+
+  drawBadges() {
+    if (this.badges) drawBadges(this.badges, this.colouring, this.regions, this.labelAt, this.perPx(), LABEL_PX * 0.8);
+  }
+
+  scaleBadges(view = this.view) {
+    if (this.badges) scaleBadges(this.badges, this.perPx(view), LABEL_PX * 0.8);
   }
 
   // -- picking -------------------------------------------------------------------------
 
   async pick(id, { zoom = true, announce = true } = {}) {
+    if (!this.outline) {
+      if (announce) this.onPick?.(id);
+      return;
+    }
     this.picked = id;
     const region = this.regions.get(id);
+    if (region && region.level !== "country" && this.level === "oblast") {
+      // the oblast's hromadas over it: the picked one has a shape to outline
+      const shown = this.showDetail(this.regions.oblastOf(id));
+      if (region.level !== "oblast") await shown;
+    }
     if (zoom && region) {
-      if (region.level === "oblast" && this.level === "oblast") this.showDetail(id);
-      else if (this.level === "oblast" && region.level !== "country") this.showDetail(this.regions.oblastOf(id));
       const box = await this.boxOf(id);
       if (box) this.zoomToBox(box);
     }
@@ -186,17 +249,32 @@ export class MapView {
     return null;
   }
 
+  // The picked region outlined, with its name, whatever level is drawn.
   drawSelection() {
     this.selection.replaceChildren();
     if (!this.picked) return;
     const node = this.shapes().find((n) => n.dataset.regionId === this.picked);
-    if (!node) return;
-    const copy = node.cloneNode(false);
-    copy.removeAttribute("tabindex");
-    copy.removeAttribute("role");
-    copy.removeAttribute("aria-label");
-    copy.setAttribute("class", "selected-outline");
-    this.selection.append(copy);
+    if (node) {
+      const copy = document.createElementNS(SVG_NS, node.tagName);
+      for (const attr of ["d", "cx", "cy", "r"]) if (node.hasAttribute(attr)) copy.setAttribute(attr, node.getAttribute(attr));
+      copy.setAttribute("class", "selected-outline");
+      this.selection.append(copy);
+    }
+    const at = this.labelAt.get(this.picked) || this.centreOf(node);
+    if (!at) return;
+    const name = document.createElementNS(SVG_NS, "text");
+    name.setAttribute("class", "selected-name");
+    name.setAttribute("x", String(at[0]));
+    name.setAttribute("y", String(at[1]));
+    name.textContent = shortOf(this.regions.get(this.picked));
+    this.selection.append(name);
+    this.refreshScale();
+  }
+
+  centreOf(node) {
+    if (!node?.getBBox) return null;
+    const b = node.getBBox();
+    return b.width || b.height ? [b.x + b.width / 2, b.y + b.height / 2] : null;
   }
 
   // "You are here", from lon/lat.
@@ -246,11 +324,15 @@ export class MapView {
     this.refreshScale(view);
   }
 
-  // Map units per screen pixel; stripes and names keep their size on screen.
-  refreshScale(view = this.view) {
+  perPx(view = this.view) {
     const width = this.svg.clientWidth || 800;
     const height = this.svg.clientHeight || 600;
-    const perPx = Math.max(view[2] / width, view[3] / height);
+    return Math.max(view[2] / width, view[3] / height);
+  }
+
+  // Map units per screen pixel; stripes, names and badges keep their size on screen.
+  refreshScale(view = this.view) {
+    const perPx = this.perPx(view);
     for (const p of this.svg.querySelectorAll("pattern.hatch")) {
       p.setAttribute("width", (8 * perPx).toFixed(2));
       p.setAttribute("height", (8 * perPx).toFixed(2));
@@ -260,7 +342,9 @@ export class MapView {
       p.lastElementChild.setAttribute("height", (8 * perPx).toFixed(2));
     }
     this.labels.style.fontSize = `${(LABEL_PX * perPx).toFixed(1)}px`;
+    this.selection.style.fontSize = `${(LABEL_PX * 1.15 * perPx).toFixed(1)}px`;
     this.labels.classList.toggle("labels-off", 1 / perPx < LABELS_MIN_PX_PER_UNIT);
+    this.scaleBadges(view);
     if (this.youAt) {
       const [x, y] = this.youAt;
       this.you.setAttribute("transform", `translate(${x.toFixed(1)} ${y.toFixed(1)}) scale(${(perPx / 12).toFixed(3)})`);
@@ -435,13 +519,5 @@ export class MapView {
   }
 }
 
-// The text of a region's look, for aria-label and tooltips.
-export function describeLook(regions, id, look) {
-  const name = nameOf(regions.get(id));
-  if (look.state === "clear") return `${name}: ${t("state.clear")}`;
-  const what = t(`threat.${look.threat}`);
-  const level = look.level === "yellow" ? `, ${t("level.yellow_short")}` : "";
-  return look.state === "alert" ? `${name}: ${what}${level}` : `${name}: ${t("state.partial")} (${what})`;
-}
-
+export { describeLook } from "./describe.js";
 export { shortOf };

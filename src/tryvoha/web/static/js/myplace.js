@@ -1,6 +1,11 @@
-// "My place": a region the person follows, kept in this browser, shown above the list.
+// "My place": the region a person follows, kept in this browser (and so across visits),
+// shown first on the map page: its state, every threat there, what is coming, the
+// issuers' messages and what to do. With no place yet, a prompt to choose one.
 
-import { clock, duration, nameOf, t } from "./i18n.js";
+import { el } from "./alerts.js";
+import { nameOf, t } from "./i18n.js";
+import { renderNow } from "./place.js";
+import { lookData, wordKey } from "./state.js";
 
 const KEY = "tryvoha.myplace";
 
@@ -21,55 +26,40 @@ export function setPlace(id) {
   }
 }
 
-// The card: the region's name, one word for its state, and since when.
-export function renderPlace(box, regions, colouring, { onClear } = {}) {
+function prompt(box, { onLocate }) {
+  box.dataset.state = "none";
+  const label = el("p", "myplace-label", t("myplace.title"));
+  label.id = "myplace-label";
+  const text = el("p", "myplace-detail", t("myplace.choose"));
+  const locate = el("button", "btn btn-small", t("locate.button"));
+  locate.type = "button";
+  locate.addEventListener("click", () => onLocate?.());
+  box.replaceChildren(label, text, locate);
+}
+
+// The card. `colouring` is the live one (every threat type).
+export function renderPlace(box, regions, colouring, { onClear, onLocate } = {}) {
+  if (!box) return;
   const id = getPlace();
   const region = id && regions.get(id);
-  if (!box) return;
-  if (!region) {
-    box.hidden = true;
-    return;
-  }
+  box.hidden = false;
+  if (!region) return prompt(box, { onLocate });
   const look = colouring.of(id);
   const alerts = colouring.alertsFor(id);
-  box.hidden = false;
-  box.dataset.state = look.state;
-  box.dataset.threat = look.threat;
-  box.dataset.level = look.level;
-  const first = alerts.length ? alerts.map((a) => a.started_at).sort()[0] : null;
-  const label = document.createElement("p");
-  label.className = "myplace-label";
-  label.textContent = t("myplace.title");
-  const name = document.createElement("a");
-  name.className = "myplace-name";
+  Object.assign(box.dataset, lookData(look));
+  const label = el("p", "myplace-label", t("myplace.title"));
+  label.id = "myplace-label";
+  const name = el("a", "myplace-name", nameOf(region));
   name.href = `/region/${id}`;
-  name.textContent = nameOf(region);
-  const word = document.createElement("p");
-  word.className = "myplace-state";
-  word.textContent =
-    look.state === "alert" ? t(`threat.${look.threat}`) : look.state === "partial" ? t("state.word.partial") : t("state.word.clear");
-  const detail = document.createElement("p");
-  detail.className = "myplace-detail";
-  if (look.state === "alert" && first) {
-    const d = document.createElement("span");
-    d.className = "alert-dur";
-    d.dataset.since = first;
-    d.textContent = duration((Date.now() - Date.parse(first)) / 1000);
-    detail.append(`${t("time.since")} ${clock(new Date(first))} · `, d);
-    if (look.level === "yellow") detail.append(` · ${t("level.yellow_short")}`);
-  } else if (look.state === "partial") {
-    detail.textContent = t("myplace.partial");
-  } else {
-    detail.textContent = t("myplace.clear");
-  }
-  const remove = document.createElement("button");
+  const word = el("p", "myplace-state", t(wordKey(look)));
+  const lines = el("ul", "threat-lines");
+  const advice = el("ul", "advice");
+  renderNow(lines, advice, look, alerts);
+  const remove = el("button", "link-btn", t("myplace.remove"));
   remove.type = "button";
-  remove.className = "link-btn";
-  remove.textContent = t("myplace.remove");
   remove.addEventListener("click", () => {
     setPlace(null);
-    box.hidden = true;
     onClear?.();
   });
-  box.replaceChildren(label, name, word, detail, remove);
+  box.replaceChildren(label, name, word, lines, advice, remove);
 }

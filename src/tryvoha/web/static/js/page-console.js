@@ -1,10 +1,15 @@
-// The operator console: sign in with a token, pick regions in scope, declare, clear.
-// The token stays in this tab (sessionStorage) and goes only to this server's API.
+// The operator console: sign in with a token, pick regions in scope, declare, edit, clear.
+// The token stays in this tab (sessionStorage) and goes only to this server's API (v1).
+// It says what it will do before it does it (the button names the count, threat and
+// level; regions already under that alert are flagged; the confirmation repeats it all)
+// and what it did after, region by region.
 
-import { alertItem, newestFirst, startTicking, tick } from "./alerts.js";
-import { clock, nameOf, pageData, t } from "./i18n.js";
+import { alertItem, el, newestFirst, startTicking, tick } from "./alerts.js";
+import { clock, lang, nameOf, pageData, t } from "./i18n.js";
 import { LiveStream } from "./live.js";
-import { describeLook, MapView } from "./map.js";
+import { describeLook, LEVEL_CONTROL, MapView } from "./map.js";
+import { askEdit, confirmDialog } from "./dialogs.js";
+import { declareOutcome } from "./outcome.js";
 import { Regions } from "./regions.js";
 import { AlertState } from "./state.js";
 import { bindRetry, showStatus } from "./status.js";
@@ -17,7 +22,7 @@ let regions = null;
 let map = null;
 let me = null;
 let token = null;
-let pending = null; // {body, key}: a declare that may be retried with the same Idempotency-Key
+let pending = null; // {text, key}: a declare that may be retried with the same Idempotency-Key
 let started = false;
 
 startTicking();
@@ -32,6 +37,7 @@ async function api(method, path, body, key) {
 }
 
 const inScope = (id) => !!me && me.scope.some((s) => regions.isWithin(id, s));
+const nameFor = (id) => nameOf(regions.get(id)) || id;
 
 function say(node, text, kind = "") {
   node.textContent = text;
@@ -40,7 +46,7 @@ function say(node, text, kind = "") {
 
 function problemText(problem) {
   if (problem.code === "out_of_scope" && Array.isArray(problem.regions)) {
-    return problem.regions.map((r) => t("console.refused", { name: nameOf(regions.get(r)) || r })).join(" ");
+    return problem.regions.map((r) => t("console.refused", { name: nameFor(r) })).join(" ");
   }
   return problem.detail || problem.title || String(problem.status || "");
 }
@@ -63,7 +69,7 @@ async function signIn(candidate) {
   $("signin").hidden = true;
   $("workspace").hidden = false;
   $("who").textContent = t("console.who", {
-    name: me.name, role: me.role, scope: me.scope.map((s) => nameOf(regions.get(s)) || s).join(", "),
+    name: me.name, role: me.role, scope: me.scope.map(nameFor).join(", "),
   });
   map.refreshScale();
   render();
@@ -76,14 +82,67 @@ function signOut() {
   location.reload();
 }
 
+// -- the form: what the declare would send ------------------------------------------------
+
+function formValues() {
+  const data = new FormData($("declare-form"));
+  const uk = String(data.get("message_uk") || "").trim();
+  const en = String(data.get("message_en") || "").trim();
+  return {
+    threat: String(data.get("threat")),
+    level: String(data.get("level")),
+    threats: data.getAll("kind").map(String),
+    message: uk || en ? { ...(uk ? { uk } : {}), ...(en ? { en } : {}) } : null,
+  };
+}
+
+function declareBody() {
+  const { threat, level, threats, message } = formValues();
+  const body = { regions: [...picked], threat, level, threats };
+  if (message) body.message = message;
+  return body;
+}
+
+// The picked regions that already have an active alert of this threat type.
+function alreadyActive(threat) {
+  const found = new Map();
+  for (const a of state.active((x) => x.threat === threat && picked.has(x.region_id))) found.set(a.region_id, a);
+  return found;
+}
+
+function unitsText(n) {
+  return t("console.regions_n", { n });
+}
+
+// The button says what pressing it does.
+function describeDeclare() {
+  const { threat, level } = formValues();
+  const button = $("declare");
+  button.dataset.level = level;
+  button.textContent = picked.size
+    ? t(`console.declare_${level}`, { threat: t(`threat.${threat}`).toLocaleLowerCase(lang), what: unitsText(picked.size) })
+    : t("console.declare");
+  const active = alreadyActive(threat);
+  const note = $("picked-active");
+  note.hidden = active.size === 0;
+  if (active.size) {
+    const names = [...active.values()].map((a) => `${nameFor(a.region_id)} (${t(`level.${a.level}_short`)})`);
+    note.textContent = t("console.already_active", { n: active.size, names: names.join(", ") });
+  }
+  for (const li of $("picked-list").children) {
+    const a = active.get(li.dataset.regionId);
+    li.dataset.active = a ? a.level : "";
+  }
+}
+
 // -- picking -----------------------------------------------------------------------------
 
 function toggle(id) {
   const refused = $("pick-refused");
   if (!inScope(id)) {
     refused.hidden = false;
-    refused.textContent = t("console.refused", { name: nameOf(regions.get(id)) });
-    return;
+    refused.textContent = t("console.refused", { name: nameFor(id) });
+    return false;
   }
   refused.hidden = true;
   if (picked.has(id)) picked.delete(id);
@@ -91,19 +150,18 @@ function toggle(id) {
   pending = null;
   renderPicked();
   map.repaint();
+  return true;
 }
 
 function renderPicked() {
-  const list = $("picked-list");
-  list.replaceChildren(
+  $("picked-list").replaceChildren(
     ...[...picked].map((id) => {
-      const li = document.createElement("li");
+      const li = el("li");
       li.dataset.regionId = id;
-      li.append(nameOf(regions.get(id)));
-      const remove = document.createElement("button");
+      li.append(el("span", "chip-name", nameFor(id)), el("span", "chip-active", t("console.active_mark")));
+      const remove = el("button", "", "×");
       remove.type = "button";
-      remove.textContent = "×";
-      remove.setAttribute("aria-label", t("console.unpick", { name: nameOf(regions.get(id)) }));
+      remove.setAttribute("aria-label", t("console.unpick", { name: nameFor(id) }));
       remove.addEventListener("click", () => toggle(id));
       li.append(remove);
       return li;
@@ -111,6 +169,7 @@ function renderPicked() {
   );
   $("picked-count").textContent = String(picked.size);
   $("clear-picked").disabled = picked.size === 0;
+  describeDeclare();
 }
 
 function bindPicker() {
@@ -120,23 +179,18 @@ function bindPicker() {
     const found = regions.search(input.value, { limit: 12 });
     list.replaceChildren(
       ...found.map((region) => {
-        const li = document.createElement("li");
+        const li = el("li");
         li.tabIndex = 0;
         li.dataset.regionId = region.id;
-        const name = document.createElement("span");
-        name.textContent = nameOf(region);
-        const note = document.createElement("span");
-        note.className = "opt-where";
         const allowed = inScope(region.id);
-        note.textContent = allowed ? t(`level.${region.level}`) : t("console.out_of_scope");
+        li.append(el("span", "", nameOf(region)), el("span", "opt-where", allowed ? t(`level.${region.kind}`) : t("console.out_of_scope")));
         if (!allowed) li.setAttribute("aria-disabled", "true");
-        li.append(name, note);
         const choose = () => {
-          toggle(region.id);
-          if (allowed) {
+          if (toggle(region.id)) {
             input.value = "";
             list.replaceChildren();
           }
+          input.focus(); // the chosen result is gone: keyboard work goes on in the search
         };
         li.addEventListener("click", choose);
         li.addEventListener("keydown", (e) => {
@@ -149,6 +203,20 @@ function bindPicker() {
       }),
     );
   });
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" && list.firstElementChild) {
+      e.preventDefault();
+      list.firstElementChild.focus();
+    }
+  });
+  list.addEventListener("keydown", (e) => {
+    const item = e.target.closest("li");
+    if (e.key === "ArrowDown") item?.nextElementSibling?.focus();
+    else if (e.key === "ArrowUp") (item?.previousElementSibling || input).focus();
+    else if (e.key === "Escape") input.focus();
+    else return;
+    e.preventDefault();
+  });
 }
 
 // -- declaring ---------------------------------------------------------------------------
@@ -158,46 +226,39 @@ function oblastsCovered(ids) {
   return new Set([...ids].map((id) => regions.oblastOf(id)).filter(Boolean)).size;
 }
 
-function confirmDialog(title, text, ok) {
-  const dialog = $("confirm");
-  $("confirm-title").textContent = title;
-  $("confirm-text").textContent = text;
-  $("confirm-ok").textContent = ok;
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true }));
+function confirmDeclare(body) {
+  const covered = oblastsCovered(picked);
+  const active = alreadyActive(body.threat);
+  const names = [...picked].map(nameFor);
+  const what = [
+    [t("console.threat_type"), t(`threat.${body.threat}`)],
+    [t("console.level"), t(`level.${body.level}`)],
+    [t("console.kinds"), body.threats.length ? body.threats.map((k) => t(`kind.${k}`)).join(", ") : t("console.none")],
+    [t("console.message"), body.message ? [body.message.uk, body.message.en].filter(Boolean).join(" / ") : t("console.none")],
+    [t("console.regions_title", { n: picked.size }), names.join(", ")],
+  ];
+  if (active.size) what.push([t("console.already_title"), [...active.keys()].map(nameFor).join(", ")]);
+  const warn = covered * 2 > pageData.oblast_count ? t("console.confirm_title", { n: covered, total: pageData.oblast_count }) : "";
+  return confirmDialog($("declare").textContent, t("console.confirm_ok"), {
+    what, warn, text: active.size ? t("console.already_text") : "",
+  });
 }
 
-function declareBody() {
-  const form = $("declare-form");
-  const data = new FormData(form);
-  const body = {
-    regions: [...picked],
-    threat: data.get("threat"),
-    level: data.get("level"),
-    threats: data.getAll("kind"),
-  };
-  const uk = String(data.get("message_uk") || "").trim();
-  const en = String(data.get("message_en") || "").trim();
-  if (uk || en) body.message = { ...(uk ? { uk } : {}), ...(en ? { en } : {}) };
-  return body;
+function resetForm() {
+  $("declare-form").reset();
+  picked.clear();
+  pending = null;
+  renderPicked();
+  map.repaint();
 }
 
 async function declare(event) {
   event.preventDefault();
   const result = $("declare-result");
   if (!picked.size) return say(result, t("console.need_regions"), "error");
-  const covered = oblastsCovered(picked);
-  if (covered * 2 > pageData.oblast_count) {
-    const names = [...picked].map((id) => nameOf(regions.get(id))).join(", ");
-    const ok = await confirmDialog(
-      t("console.confirm_title", { n: covered, total: pageData.oblast_count }),
-      t("console.confirm_text", { names }),
-      t("console.confirm_ok"),
-    );
-    if (!ok) return;
-  }
   const body = declareBody();
+  if (!(await confirmDeclare(body))) return;
+  const before = new Map(state.active((a) => a.threat === body.threat).map((a) => [a.id, a]));
   const text = JSON.stringify(body);
   if (!pending || pending.text !== text) pending = { text, key: crypto.randomUUID() };
   const button = $("declare");
@@ -205,11 +266,8 @@ async function declare(event) {
   try {
     const answer = await api("POST", "/api/v1/alerts", body, pending.key);
     if (answer.ok) {
-      say(result, t("console.declared", { n: answer.data.alerts.length, seq: answer.data.seq }), "ok");
-      pending = null;
-      picked.clear();
-      renderPicked();
-      map.repaint();
+      showOutcome(declareOutcome(before, answer.data.alerts, body, me.name), body, answer.data.seq);
+      resetForm();
     } else {
       say(result, t("console.failed", { detail: problemText(answer.data) }), "error");
       if (answer.status < 500) pending = null;
@@ -220,6 +278,63 @@ async function declare(event) {
     button.disabled = false;
     refreshEvents();
   }
+}
+
+// What happened, region by region, and an offer to bring the untouched ones up to date.
+function showOutcome(outcome, body, seq) {
+  const result = $("declare-result");
+  result.dataset.kind = outcome.new.length || outcome.raised.length ? "ok" : "warn";
+  const parts = [];
+  for (const key of ["new", "raised", "untouched"]) {
+    const alerts = outcome[key];
+    if (!alerts.length) continue;
+    const p = el("p", `outcome outcome-${key}`);
+    p.dataset.outcome = key;
+    p.append(el("strong", "", t(`console.outcome.${key}`, { n: alerts.length })), " ", alerts.map((a) => nameFor(a.region_id)).join(", "));
+    parts.push(p);
+  }
+  parts.push(el("p", "note", t("console.outcome.seq", { seq })));
+  const stale = outcome.stale(body);
+  if (stale.length) {
+    parts.push(el("p", "note", t("console.outcome.not_applied", { n: stale.length })));
+    const update = el("button", "btn btn-small", t("console.outcome.update", { n: stale.length }));
+    update.type = "button";
+    update.id = "update-active";
+    update.addEventListener("click", () => updateAlerts(stale, outcome.patch(body), update));
+    parts.push(update);
+  }
+  result.replaceChildren(...parts);
+}
+
+async function updateAlerts(alerts, patch, button) {
+  button.disabled = true;
+  let done = 0;
+  const errors = [];
+  for (const a of alerts) {
+    const answer = await api("PATCH", `/api/v1/alerts/${a.id}`, patch, crypto.randomUUID()).catch(() => null);
+    if (!answer) errors.push(t("console.network"));
+    else if (answer.ok) done += 1;
+    else errors.push(`${nameFor(a.region_id)}: ${problemText(answer.data)}`);
+  }
+  const line = el("p", errors.length ? "form-error" : "outcome outcome-updated", errors.length
+    ? t("console.failed", { detail: errors.join("; ") })
+    : t("console.updated", { n: done }));
+  line.id = "update-result";
+  button.replaceWith(line);
+  refreshEvents();
+}
+
+// -- editing an active alert ------------------------------------------------------------------
+
+async function editAlert(alert) {
+  const body = await askEdit(alert, t("console.edit_title", { name: nameFor(alert.region_id), threat: t(`threat.${alert.threat}`) }));
+  if (!body) return;
+  const answer = await api("PATCH", `/api/v1/alerts/${alert.id}`, body, crypto.randomUUID()).catch(() => null);
+  const result = $("clear-result");
+  if (!answer) say(result, t("console.network"), "error");
+  else if (answer.ok) say(result, t("console.updated", { n: 1 }), "ok");
+  else say(result, t("console.failed", { detail: problemText(answer.data) }), "error");
+  refreshEvents();
 }
 
 // -- clearing ------------------------------------------------------------------------------
@@ -254,38 +369,53 @@ function scopeAlerts() {
 
 async function clearAll() {
   const n = scopeAlerts().length;
-  const ok = await confirmDialog(t("console.confirm_clear_title"), t("console.confirm_clear_text", { n }), t("console.confirm_clear_ok"));
+  const ok = await confirmDialog(t("console.confirm_clear_title"), t("console.confirm_clear_ok"), {
+    text: t("console.confirm_clear_text", { n }),
+  });
   if (ok) await clearRegions(me.scope);
 }
 
 // -- showing -------------------------------------------------------------------------------
 
+const SHOWN_AT_MOST = 200; // a filter finds the rest: the list stays a list, not 5,000 px
+
+function matches(alert, query) {
+  if (!query) return true;
+  const oblast = regions.oblastOf(alert.region_id);
+  const text = `${nameFor(alert.region_id)} ${oblast ? nameFor(oblast) : ""} ${t(`threat.${alert.threat}`)}`;
+  return text.toLocaleLowerCase(lang).includes(query);
+}
+
+function actionsFor(a) {
+  const wrap = el("p", "alert-actions");
+  const edit = el("button", "btn btn-small", t("console.edit"));
+  edit.type = "button";
+  edit.setAttribute("aria-label", t("console.edit_one", { name: nameFor(a.region_id) }));
+  edit.addEventListener("click", () => editAlert(a));
+  const clear = el("button", "btn btn-small", t("console.clear"));
+  clear.type = "button";
+  clear.setAttribute("aria-label", t("console.clear_one", { name: nameFor(a.region_id) }));
+  clear.addEventListener("click", () => clearAlert(a));
+  wrap.append(edit, clear);
+  return wrap;
+}
+
 function render() {
   if (!regions) return;
   map.paint(state.colouring(regions));
   if (!me) return;
-  const alerts = newestFirst(scopeAlerts());
-  $("scope-alerts").replaceChildren(
-    ...alerts.map((alert) =>
-      alertItem(alert, regions, {
-        actions: (a) => {
-          const wrap = document.createElement("p");
-          wrap.className = "alert-actions";
-          const button = document.createElement("button");
-          button.type = "button";
-          button.className = "btn btn-small";
-          button.textContent = t("console.clear");
-          button.setAttribute("aria-label", t("console.clear_one", { name: nameOf(regions.get(a.region_id)) }));
-          button.addEventListener("click", () => clearAlert(a));
-          wrap.append(button);
-          return wrap;
-        },
-      }),
-    ),
-  );
-  $("scope-count").textContent = String(alerts.length);
-  $("scope-empty").hidden = alerts.length > 0;
+  const all = newestFirst(scopeAlerts());
+  const query = $("scope-filter").value.trim().toLocaleLowerCase(lang);
+  const found = all.filter((a) => matches(a, query));
+  const shown = found.slice(0, SHOWN_AT_MOST);
+  $("scope-alerts").replaceChildren(...shown.map((a) => alertItem(a, regions, { compact: true, actions: actionsFor })));
+  $("scope-count").textContent = String(all.length);
+  $("scope-empty").hidden = all.length > 0;
+  const note = $("scope-shown");
+  note.hidden = shown.length === all.length;
+  note.textContent = t("console.shown", { n: shown.length, total: all.length });
   tick($("scope-alerts"));
+  describeDeclare();
 }
 
 async function refreshEvents() {
@@ -295,14 +425,10 @@ async function refreshEvents() {
   const events = answer.data.events;
   $("my-events").replaceChildren(
     ...events.map((e) => {
-      const li = document.createElement("li");
-      const when = document.createElement("time");
+      const li = el("li");
+      const when = el("time", "", clock(new Date(e.at)));
       when.dateTime = e.at;
-      when.textContent = clock(new Date(e.at));
-      const type = document.createElement("span");
-      type.className = "ev-type";
-      type.textContent = t(`console.event.${e.type}`);
-      li.append(when, type, `${nameOf(regions.get(e.alert.region_id))} · ${t(`threat.${e.alert.threat}`)}`);
+      li.append(when, el("span", "ev-type", t(`console.event.${e.type}`)), `${nameFor(e.alert.region_id)} · ${t(`threat.${e.alert.threat}`)}`);
       return li;
     }),
   );
@@ -338,11 +464,12 @@ async function main() {
     regions,
     urls: pageData.urls,
     pickZoom: false,
+    outline: false, // picks are marked on the shapes themselves (data-picked)
     onPick: (id) => toggle(id),
-    describe: (id, look) => `${describeLook(regions, id, look)}${inScope(id) ? "" : ` (${t("console.out_of_scope")})`}`,
+    describe: (id, look, alerts) => `${describeLook(regions, id, look, alerts)}${inScope(id) ? "" : ` (${t("console.out_of_scope")})`}`,
     shapeAttrs: (id) => ({ scope: me && !inScope(id) ? "out" : "in", picked: String(picked.has(id)) }),
   });
-  document.querySelectorAll('input[name="level"]').forEach((radio) =>
+  document.querySelectorAll(`input[name="${LEVEL_CONTROL}"]`).forEach((radio) =>
     radio.addEventListener("change", () => map.setLevel(radio.value, { chosen: true })),
   );
   bindPicker();
@@ -352,6 +479,8 @@ async function main() {
   });
   $("signout").addEventListener("click", signOut);
   $("declare-form").addEventListener("submit", declare);
+  $("declare-form").addEventListener("change", describeDeclare);
+  $("scope-filter").addEventListener("input", render);
   $("clear-picked").addEventListener("click", () => clearRegions([...picked]));
   $("clear-all").addEventListener("click", clearAll);
   render();

@@ -1,13 +1,16 @@
 // The live map at /: the page came with the state at some seq; this keeps it current.
+// "My place" comes first (and is outlined on the map); a picked region's panel sits
+// beside the map, above the national picture.
 
-import { renderList, startTicking, tick } from "./alerts.js";
+import { el, renderList, startTicking, tick } from "./alerts.js";
 import { nameOf, pageData, t } from "./i18n.js";
 import { LiveStream } from "./live.js";
-import { describeLook, MapView } from "./map.js";
+import { describeLook, LEVEL_CONTROL, MapView } from "./map.js";
 import { getPlace, renderPlace, setPlace } from "./myplace.js";
+import { renderNow } from "./place.js";
 import { Regions } from "./regions.js";
 import { bindSearch } from "./search.js";
-import { AlertState } from "./state.js";
+import { AlertState, lookData, wordKey } from "./state.js";
 import { bindRetry, showStatus } from "./status.js";
 import { showSummary, summarise } from "./summary.js";
 
@@ -30,9 +33,15 @@ function render() {
   document.getElementById("alerts-empty").hidden = alerts.length > 0;
   const summary = summarise(regions, all, state.alerts.size);
   showSummary(summary);
-  document.title = `${summary.alert ? `(${summary.alert}) ` : ""}${t("map.title")} — ${t("app.name")}`;
-  renderPlace(document.getElementById("myplace"), regions, all);
-  if (map.picked) showPicked(map.picked);
+  document.title = `${summary.red ? `(${summary.red}) ` : ""}${t("map.title")} — ${t("app.name")}`;
+  renderPlace(document.getElementById("myplace"), regions, all, {
+    onClear: () => {
+      map.unpick();
+      render();
+    },
+    onLocate: whereAmI,
+  });
+  if (!document.getElementById("picked").hidden && map.picked) showPicked(map.picked);
 }
 
 function schedule() {
@@ -42,54 +51,53 @@ function schedule() {
   }
 }
 
-function showPicked(id) {
+function hidePicked() {
+  document.getElementById("picked").hidden = true;
+}
+
+function showPicked(id, { reveal = false } = {}) {
   const box = document.getElementById("picked");
   const region = regions.get(id);
   if (!region) return;
   const colouring = state.colouring(regions);
   const look = colouring.of(id);
+  const alerts = colouring.alertsFor(id);
   box.hidden = false;
-  box.dataset.state = look.state;
-  box.dataset.threat = look.threat;
-  box.dataset.level = look.level;
-  const head = document.createElement("div");
-  head.className = "picked-head";
-  const title = document.createElement("h3");
-  title.textContent = nameOf(region);
-  const close = document.createElement("button");
+  Object.assign(box.dataset, lookData(look));
+  box.dataset.regionId = id;
+  const head = el("div", "picked-head");
+  const title = el("h2", "", nameOf(region));
+  title.id = "picked-title";
+  box.setAttribute("aria-labelledby", "picked-title");
+  const close = el("button", "icon-btn", "×");
   close.type = "button";
-  close.className = "icon-btn";
   close.setAttribute("aria-label", t("picked.close"));
-  close.textContent = "×";
   close.addEventListener("click", () => {
-    box.hidden = true;
+    hidePicked();
     map.unpick();
+    if (getPlace()) map.pick(getPlace(), { zoom: false, announce: false });
   });
   head.append(title, close);
-  const stateLine = document.createElement("p");
-  stateLine.className = "picked-state";
-  stateLine.textContent = describeLook(regions, id, look).replace(`${nameOf(region)}: `, "");
   const oblast = regions.oblastOf(id);
-  const level = document.createElement("p");
-  level.className = "muted";
-  level.textContent = [t(`level.${region.level}`), oblast && oblast !== id ? nameOf(regions.get(oblast)) : ""].filter(Boolean).join(" · ");
-  const actions = document.createElement("p");
-  actions.className = "row";
-  const more = document.createElement("a");
-  more.className = "btn btn-small";
+  const where = el("p", "muted", [t(`level.${region.kind}`), oblast && oblast !== id ? nameOf(regions.get(oblast)) : ""].filter(Boolean).join(" · "));
+  const word = el("p", "picked-state", t(wordKey(look)));
+  const lines = el("ul", "threat-lines");
+  const advice = el("ul", "advice");
+  renderNow(lines, advice, look, alerts);
+  const actions = el("p", "row");
+  const more = el("a", "btn btn-small", t("picked.open"));
   more.href = `/region/${id}`;
-  more.textContent = t("picked.open");
-  const follow = document.createElement("button");
+  const mine = getPlace() === id;
+  const follow = el("button", "btn btn-small btn-quiet", mine ? t("myplace.is_mine") : t("myplace.make"));
   follow.type = "button";
-  follow.className = "btn btn-small btn-quiet";
-  follow.textContent = getPlace() === id ? t("myplace.is_mine") : t("myplace.make");
-  follow.disabled = getPlace() === id;
+  follow.setAttribute("aria-pressed", String(mine));
   follow.addEventListener("click", () => {
     setPlace(id);
     render();
   });
   actions.append(more, follow);
-  box.replaceChildren(head, stateLine, level, actions);
+  box.replaceChildren(head, where, word, lines, advice, actions);
+  if (reveal) box.scrollIntoView({ block: "nearest" });
 }
 
 async function whereAmI() {
@@ -120,7 +128,7 @@ async function whereAmI() {
   setPlace(found.region_id);
   await map.showYou(longitude, latitude);
   await map.pick(found.region_id, { announce: false });
-  showPicked(found.region_id);
+  hidePicked();
   render();
 }
 
@@ -129,10 +137,10 @@ async function main() {
   map = new MapView(document.getElementById("map-frame"), {
     regions,
     urls: pageData.urls,
-    onPick: (id) => showPicked(id),
-    describe: (id, look) => describeLook(regions, id, look),
+    onPick: (id) => showPicked(id, { reveal: true }),
+    describe: (id, look, alerts) => describeLook(regions, id, look, alerts),
   });
-  document.querySelectorAll('input[name="level"]').forEach((radio) =>
+  document.querySelectorAll(`input[name="${LEVEL_CONTROL}"]`).forEach((radio) =>
     radio.addEventListener("change", () => map.setLevel(radio.value, { chosen: true })),
   );
   document.getElementById("threat-filter")?.addEventListener("change", (e) => {
@@ -143,12 +151,14 @@ async function main() {
     regions,
     onChoose: async (region) => {
       await map.pick(region.id, { announce: false });
-      showPicked(region.id);
+      showPicked(region.id, { reveal: true });
     },
   });
   document.getElementById("where-am-i").addEventListener("click", whereAmI);
   render();
   tick();
+  const place = getPlace();
+  if (place && regions.get(place)) map.pick(place, { zoom: false, announce: false });
 
   const stream = new LiveStream({
     seq: state.seq,

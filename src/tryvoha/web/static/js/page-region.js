@@ -1,12 +1,15 @@
-// A region page: its state, the alerts that touch it, notifications while it is open.
+// A region page: its state, every threat there and what to do, the alerts that touch it,
+// notifications and a siren while it is open, charts of its history.
 
 import { renderList, startTicking } from "./alerts.js";
-import { renderCharts } from "./charts.js";
-import { clock, nameOf, pageData, t } from "./i18n.js";
+import { bindPeriods } from "./charts.js";
+import { nameOf, pageData, sinceText, t } from "./i18n.js";
 import { LiveStream } from "./live.js";
 import { getPlace, setPlace } from "./myplace.js";
+import { renderNow } from "./place.js";
 import { Regions } from "./regions.js";
-import { AlertState } from "./state.js";
+import { playSiren, setSiren, sirenOn, unlockSiren } from "./siren.js";
+import { AlertState, lookData, wordKey } from "./state.js";
 import { bindRetry, showStatus } from "./status.js";
 
 const id = pageData.region_id;
@@ -14,43 +17,58 @@ const state = new AlertState({ seq: pageData.seq, alerts: pageData.alerts });
 let regions = null;
 let lastState = null;
 let notify = false;
+let siren = sirenOn();
 
 startTicking();
-renderCharts(document.getElementById("charts"), id);
+bindPeriods(document.getElementById("periods"), document.getElementById("charts"), id);
+
+function stateDetail(look, covering) {
+  if (look.state === "alert") {
+    return t("region.alert_since", { time: sinceText(covering.map((a) => a.started_at).sort()[0]) });
+  }
+  if (look.state === "partial" && look.vague) {
+    const oblast = regions.oblastOf(id) || id;
+    return t("region.somewhere_detail", { name: nameOf(regions.get(oblast)) });
+  }
+  if (look.state === "partial") {
+    return t("region.partial_detail", { n: new Set(covering.filter((a) => a.region_id !== id).map((a) => a.region_id)).size });
+  }
+  return "";
+}
 
 function render() {
   const colouring = state.colouring(regions);
   const look = colouring.of(id);
-  const box = document.getElementById("region-state");
-  Object.assign(box.dataset, look);
-  document.getElementById("region-state-word").textContent = t(`state.word.${look.state}`);
   const covering = colouring.alertsFor(id);
-  const detail = document.getElementById("region-state-detail");
-  if (look.state === "alert") {
-    const first = covering.map((a) => a.started_at).sort()[0];
-    detail.textContent = t("region.alert_since", { threat: t(`threat.${look.threat}`), time: clock(new Date(first)) });
-  } else if (look.state === "partial") {
-    const n = new Set(covering.map((a) => a.region_id)).size;
-    detail.textContent = t("region.partial_detail", { n });
-  } else {
-    detail.textContent = "";
-  }
+  Object.assign(document.getElementById("region-state").dataset, lookData(look));
+  document.getElementById("region-state-word").textContent = t(wordKey(look));
+  document.getElementById("region-state-detail").textContent = stateDetail(look, covering);
+  renderNow(document.getElementById("threat-lines"), document.getElementById("advice"), look, covering);
   for (const li of document.querySelectorAll("#threat-states li")) {
-    const s = state.colouring(regions, li.dataset.threat).of(id).state;
-    li.dataset.state = s;
-    li.querySelector(".ts-state").textContent = t(`state.${s}`);
+    const one = state.colouring(regions, li.dataset.for).of(id);
+    Object.assign(li.dataset, lookData(one));
+    const key = one.state === "alert" && one.level === "yellow" ? "yellow" : one.state;
+    li.querySelector(".ts-state").textContent = t(`state.${key}`);
   }
-  for (const li of document.querySelectorAll("#children li")) Object.assign(li.dataset, colouring.of(li.dataset.regionId));
+  for (const li of document.querySelectorAll("#children li")) Object.assign(li.dataset, lookData(colouring.of(li.dataset.regionId)));
   const alerts = state.active();
   renderList(document.getElementById("alerts"), alerts, regions);
   document.getElementById("active-count").textContent = String(alerts.length);
   document.getElementById("alerts-empty").hidden = alerts.length > 0;
-  if (notify && lastState !== null && (look.state === "alert") !== (lastState === "alert")) {
-    const name = nameOf(regions.get(id));
-    const title = look.state === "alert" ? t("region.notify_title_alert", { name }) : t("region.notify_title_clear", { name });
-    new Notification(title, { body: look.state === "alert" ? t(`threat.${look.threat}`) : "", tag: id, lang: pageData.lang });
+  const now = look.state === "alert" ? `alert-${look.level}` : look.state;
+  if (lastState !== null && now !== lastState) announce(look, covering, now.startsWith("alert"), lastState.startsWith("alert"));
+  lastState = now;
+}
+
+// A change between "under alert" and not, or between yellow and red, while the page is open.
+function announce(look, covering, isAlert, wasAlert) {
+  const name = nameOf(regions.get(id));
+  if (notify && (isAlert || wasAlert)) {
+    const title = isAlert ? t("region.notify_title_alert", { name }) : t("region.notify_title_clear", { name });
+    const body = isAlert ? [...new Set(covering.map((a) => t(`threat.${a.threat}`)))].join(", ") : "";
+    new Notification(title, { body, tag: id, lang: pageData.lang });
   }
-  lastState = look.state;
+  if (siren && isAlert && look.level === "red") playSiren();
 }
 
 function bindButtons() {
@@ -68,6 +86,21 @@ function bindButtons() {
       bell.setAttribute("aria-pressed", String(notify));
       bell.textContent = notify ? t("region.notify_on") : t("region.notify");
     });
+  }
+  const horn = document.getElementById("siren");
+  if ("AudioContext" in window) {
+    horn.hidden = false;
+    const show = () => {
+      horn.setAttribute("aria-pressed", String(siren));
+      horn.textContent = siren ? t("region.siren_on") : t("region.siren");
+    };
+    horn.addEventListener("click", async () => {
+      siren = !siren;
+      setSiren(siren);
+      if (siren) await unlockSiren();
+      show();
+    });
+    show();
   }
   const follow = document.getElementById("follow");
   follow.hidden = false;

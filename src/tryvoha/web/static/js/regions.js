@@ -1,4 +1,5 @@
-// Every region, from /map/regions.json: names, parents, and search by name.
+// Every region, from /map/regions.json (tryvoha.web.names): names in every page language,
+// parents, and search by any of those names.
 
 const LEVELS = { c: "country", o: "oblast", r: "raion", h: "hromada" };
 const LEVEL_RANK = { country: 0, oblast: 1, raion: 2, hromada: 3 };
@@ -10,15 +11,15 @@ export class Regions {
   constructor(doc) {
     this.byId = new Map();
     this.children = new Map();
-    for (const [id, parent, level, uk, en, shortUk, shortEn] of doc.regions) {
-      const region = {
-        id, parent: parent || null, level: LEVELS[level], uk, en, short_uk: shortUk, short_en: shortEn,
-        keys: [...new Set([uk, en, shortUk, shortEn].map(normalise))],
-      };
-      this.byId.set(id, region);
-      if (parent) {
-        if (!this.children.has(parent)) this.children.set(parent, []);
-        this.children.get(parent).push(id);
+    for (const row of doc.regions) {
+      const region = Object.fromEntries(doc.fields.map((field, i) => [field, row[i]]));
+      region.parent = region.parent || null;
+      region.level = LEVELS[region.level];
+      region.keys = [...new Set([region.uk, region.short_uk, region.en, region.short_en, region.fr, region.short_fr, region.alt].map(normalise))];
+      this.byId.set(region.id, region);
+      if (region.parent) {
+        if (!this.children.has(region.parent)) this.children.set(region.parent, []);
+        this.children.get(region.parent).push(region.id);
       }
     }
   }

@@ -45,7 +45,7 @@ export function bindSearch(input, list, { regions, onChoose, accept = () => true
         const where = document.createElement("span");
         where.className = "opt-where";
         const oblast = regions.oblastOf(region.id);
-        where.textContent = [t(`level.${region.level}`), oblast && oblast !== region.id ? nameOf(regions.get(oblast)) : ""]
+        where.textContent = [t(`level.${region.kind}`), oblast && oblast !== region.id ? nameOf(regions.get(oblast)) : ""]
           .filter(Boolean).join(" · ");
         li.append(name, where);
         if (describe) li.append(describe(region));
