@@ -118,9 +118,10 @@ def test_serve_refuses_a_bad_store_or_busy_port_with_one_line(
     assert_one_line_error(
         tryvoha("serve", "--port", "0", "--store", f"sqlite:///{junk}"), "cannot open"
     )
-    assert_one_line_error(
-        tryvoha("serve", "--port", "0", "--store", "postgres://x"), "unknown store"
-    )
+    assert_one_line_error(tryvoha("serve", "--port", "0", "--store", "mysql://x"), "unknown store")
+    nowhere = tryvoha("serve", "--port", "0", "--store", "postgresql://u:secret@127.0.0.1:1/db")
+    assert_one_line_error(nowhere, "cannot connect", "postgresql://u:***@127.0.0.1:1/db")
+    assert "secret" not in nowhere.stderr
     busy = tryvoha("serve", "--port", str(server.port), "--store", f"sqlite:///{tmp_path / 'b.db'}")
     assert_one_line_error(busy, "cannot listen")
     for bad in ("0", "65", "many"):
