@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 from collections.abc import Iterator
@@ -8,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import TEMPLATE, Cluster, PostgresMissingError
+from tests.support.postgres import TEMPLATE, Cluster, PostgresMissingError, in_thread, run_sync
 from tests.support.server import ServerProcess
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import RegionId, RegionTree
@@ -44,8 +43,8 @@ def postgres() -> Iterator[Cluster]:
     try:
         from tryvoha.store.schema import upgrade
 
-        asyncio.run(cluster.admin(f"CREATE DATABASE {TEMPLATE}"))
-        upgrade(cluster.url(TEMPLATE))
+        run_sync(cluster.admin(f"CREATE DATABASE {TEMPLATE}"))
+        in_thread(upgrade, cluster.url(TEMPLATE))
         yield cluster
     finally:
         cluster.remove()

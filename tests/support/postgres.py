@@ -18,7 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +33,13 @@ TEMPLATE = "tryvoha_template"
 
 class PostgresMissingError(RuntimeError):
     pass
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Call blocking code that runs a loop of its own (tryvoha's upgrade, inspect) from
+    anywhere, even an async fixture: in a thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def run_sync(work: Coroutine[Any, Any, T]) -> T:

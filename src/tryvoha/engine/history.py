@@ -11,6 +11,7 @@ is cleared writes exactly what was held back.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import io
 import time
@@ -107,9 +108,13 @@ async def write_plan(
     started = time.perf_counter()
     projection = await load_projection(store)
     known = await store.has_alert_ids([a.id for a in plan.alerts])
-    for part in _chunks(plan.alerts, chunk):
-        await _write_chunk(store, projection, part, known, report, clock)
-        progress(len(part))
+    gc.freeze()  # the plan stays to the end: collections need not walk it for every chunk
+    try:
+        for part in _chunks(plan.alerts, chunk):
+            await _write_chunk(store, projection, part, known, report, clock)
+            progress(len(part))
+    finally:
+        gc.unfreeze()
     if report.written:
         # the projection is as before the import but at a later seq: a snapshot spares
         # the next start-up replaying every imported event

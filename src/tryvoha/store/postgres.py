@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import orjson
@@ -32,9 +32,18 @@ from tryvoha.store.base import (
     TokenExistsError,
     TokenRecord,
 )
-from tryvoha.store.postgres_log import PgTransaction, head, insert_audit, insert_events, lock_log
-from tryvoha.store.schema import State, judge, refuse, upgrade
+from tryvoha.store.postgres_log import (
+    PgTransaction,
+    head,
+    insert_audit,
+    insert_events,
+    lock_log,
+)
+from tryvoha.store.schema import Found, State, judge, refuse, upgrade
 from tryvoha.store.urls import redact
+
+if TYPE_CHECKING:
+    from tryvoha.store.postgres_log import Conn
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +59,11 @@ def _params() -> sql.Params:
 
 
 class PostgresStore:
-    def __init__(self, url: str, pool_size: int = POOL_SIZE) -> None:
+    def __init__(
+        self, url: str, pool_size: int = POOL_SIZE, lock_timeout: str = LOCK_TIMEOUT
+    ) -> None:
         self.url = url
+        self._lock_timeout = lock_timeout
         self.epoch = ""
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
@@ -70,7 +82,7 @@ class PostgresStore:
                 self.url,
                 min_size=1,
                 max_size=self._pool_size,
-                server_settings={"lock_timeout": LOCK_TIMEOUT},
+                server_settings={"lock_timeout": self._lock_timeout},
             )
         except CONNECT_ERRORS as e:
             raise StoreError(f"cannot connect to {redact(self.url)}: {e}") from None
@@ -86,16 +98,9 @@ class PostgresStore:
             await self.close()
             raise
 
-    async def _found(self) -> Any:
-        row = await self.pool.fetchrow(
-            "SELECT to_regclass('alembic_version') IS NOT NULL,"
-            " (SELECT count(*) FROM pg_tables WHERE schemaname = current_schema())"
-        )
-        assert row is not None
-        revision = None
-        if row[0]:
-            revision = await self.pool.fetchval("SELECT version_num FROM alembic_version")
-        return judge(revision, int(row[1]))
+    async def _found(self) -> Found:
+        async with self.pool.acquire() as conn:
+            return await found_on(conn)
 
     async def close(self) -> None:
         if self._upkeep is not None:
@@ -303,6 +308,19 @@ class PostgresStore:
                 )
             await conn.execute("ANALYZE")
             self.epoch = await conn.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
+
+
+async def found_on(conn: Conn) -> Found:
+    """The database's schema, as store.schema judges it."""
+    row = await conn.fetchrow(
+        "SELECT to_regclass('alembic_version') IS NOT NULL,"
+        " (SELECT count(*) FROM pg_tables WHERE schemaname = current_schema())"
+    )
+    assert row is not None
+    revision = None
+    if row[0]:
+        revision = await conn.fetchval("SELECT version_num FROM alembic_version")
+    return judge(revision, int(row[1]))
 
 
 def _table(name: str) -> str:

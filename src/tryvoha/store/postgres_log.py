@@ -74,9 +74,7 @@ async def head(conn: Conn) -> Seq:
     return Seq(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
 
 
-async def insert_events(
-    conn: Conn, events: Sequence[Event], last: Seq
-) -> list[Committed]:
+async def insert_events(conn: Conn, events: Sequence[Event], last: Seq) -> list[Committed]:
     """The events (numbered from last + 1) and their alerts' new state."""
     if events and events[0].seq != last + 1:
         raise StoreError(f"event {events[0].seq} does not follow {last}: the log takes no gaps")

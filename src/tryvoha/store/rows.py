@@ -50,7 +50,7 @@ def encode(events: Sequence[Event]) -> tuple[list[Committed], list[Row], list[Ro
     state after the last of these events that touched it)."""
     committed: list[Committed] = []
     event_rows: list[Row] = []
-    alert_rows: dict[str, Row] = {}
+    last: dict[str, tuple[Event, dict[str, Any]]] = {}  # per alert: its last event here
     for event in events:
         data = event_to_json(event)
         raw = orjson.dumps(data)
@@ -66,17 +66,21 @@ def encode(events: Sequence[Event]) -> tuple[list[Committed], list[Row], list[Ro
                 raw,
             )
         )
-        alert_rows[alert.id] = (
-            alert.id,
-            alert.region_id,
-            alert.threat.value,
-            to_ms(alert.started_at),
-            None if alert.ended_at is None else to_ms(alert.ended_at),
-            alert.issuer,
-            orjson.dumps(data["alert"]),
-        )
+        last[alert.id] = (event, data["alert"])
         committed.append(Committed(event, raw))
-    return committed, event_rows, list(alert_rows.values())
+    alert_rows: list[Row] = [
+        (
+            a.id,
+            a.region_id,
+            a.threat._value_,
+            to_ms(a.started_at),
+            None if a.ended_at is None else to_ms(a.ended_at),
+            a.issuer,
+            orjson.dumps(data),
+        )
+        for a, data in ((e.alert, data) for e, data in last.values())
+    ]
+    return committed, event_rows, alert_rows
 
 
 def token_row(row: Sequence[Any]) -> TokenRecord:

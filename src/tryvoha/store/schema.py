@@ -22,7 +22,7 @@ from enum import StrEnum
 from importlib import resources
 from typing import Any
 
-from tryvoha.store.base import SchemaError
+from tryvoha.store.base import SchemaError, StoreError
 from tryvoha.store.sqlite_legacy import LEGACY
 from tryvoha.store.urls import kind_of, redact, sqlalchemy_url, sqlite_path
 
@@ -89,13 +89,54 @@ class Upgraded:
 Step = Callable[[str], None]
 
 
+def inspect(url: str) -> Found:
+    """What the store is, changing nothing (a missing SQLite file is empty). Blocking."""
+    try:
+        if kind_of(url) == "sqlite":
+            import sqlite3
+
+            from tryvoha.store.sqlite_schema import found
+
+            path = sqlite_path(url)
+            if not path.exists():
+                return Found(State.EMPTY, None)
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                return found(conn)
+            finally:
+                conn.close()
+        return asyncio.run(_inspect_postgres(url))
+    except StoreError:
+        raise
+    except Exception as e:  # the driver's own errors: one clear line
+        raise StoreError(f"cannot read the schema of {redact(url)}: {e}") from None
+
+
+async def _inspect_postgres(url: str) -> Found:
+    import asyncpg
+
+    from tryvoha.store.postgres import found_on
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await found_on(conn)
+    finally:
+        await conn.close()
+
+
 def upgrade(url: str, on_step: Step = lambda revision: None) -> Upgraded:
     """Bring the store to HEAD (creating it when empty), in one transaction, one upgrader
     at a time; a newer or foreign store is refused. Blocking: run it in a thread from a
     loop. `on_step` hears each revision as it is applied."""
-    if kind_of(url) == "sqlite":
-        return _upgrade_sqlite(url, on_step)
-    return asyncio.run(_upgrade_postgres(url, on_step))
+    try:
+        if kind_of(url) == "sqlite":
+            return _upgrade_sqlite(url, on_step)
+        return asyncio.run(_upgrade_postgres(url, on_step))
+    except StoreError:
+        raise
+    except Exception as e:  # the driver's own errors (through SQLAlchemy): one clear line
+        reason = getattr(e, "orig", None) or e
+        raise StoreError(f"cannot upgrade {redact(url)}: {reason}") from None
 
 
 def _alembic(connection: Any, on_step: Step, applied: list[str]) -> Any:
@@ -106,9 +147,9 @@ def _alembic(connection: Any, on_step: Step, applied: list[str]) -> Any:
     config.attributes["connection"] = connection
 
     def heard(*, step: Any, **_: Any) -> None:
-        revision = step.up_revision_id
-        applied.append(revision)
-        on_step(revision)
+        if not step.is_stamp:  # a legacy file is stamped, not migrated, to 0001
+            applied.append(step.up_revision_id)
+            on_step(step.up_revision_id)
 
     config.attributes["on_version_apply"] = heard
     return config
