@@ -16,6 +16,7 @@ current reads one row with its own driver and compares it with REVISIONS.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -128,6 +129,7 @@ def upgrade(url: str, on_step: Step = lambda revision: None) -> Upgraded:
     """Bring the store to HEAD (creating it when empty), in one transaction, one upgrader
     at a time; a newer or foreign store is refused. Blocking: run it in a thread from a
     loop. `on_step` hears each revision as it is applied."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # on_step tells what it does
     try:
         if kind_of(url) == "sqlite":
             return _upgrade_sqlite(url, on_step)
