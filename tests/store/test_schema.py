@@ -60,6 +60,22 @@ async def test_an_older_or_newer_schema_is_refused_with_one_line(store_url: str)
         in_thread(upgrade, store_url)  # db upgrade never downgrades or guesses
 
 
+async def test_an_older_revision_is_refused_until_db_upgrade(store_url: str) -> None:
+    store = open_store(store_url)
+    await store.open()
+    await store.close()
+    raw(store_url, "DROP INDEX events_by_alert")  # as revision 0001 left it
+    raw(store_url, "UPDATE alembic_version SET version_num = '0001'")
+    with pytest.raises(SchemaError, match=r"schema 0001, older .* tryvoha db upgrade --store"):
+        await open_store(store_url).open()
+    done = in_thread(upgrade, store_url)
+    assert (done.before, done.steps) == ("0001", ("0002",))
+    store = open_store(store_url)
+    await store.open()  # and the new index is there to use
+    assert await store.events_of_alerts(["none"]) == []
+    await store.close()
+
+
 def legacy_file(path: Path, version: int) -> str:
     """A file as tryvoha made it before Alembic, at numbered migration `version`."""
     conn = sqlite3.connect(path, isolation_level=None)
@@ -87,7 +103,7 @@ def shape(url: str) -> dict[str, object]:
     return found
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 async def test_a_file_from_the_numbered_migrations_upgrades_cleanly(
     tmp_path: Path, version: int
 ) -> None:

@@ -165,3 +165,12 @@ async def test_a_wave_that_never_pauses_is_checkpointed_anyway(
     await store._write(store._maintain_now)
     await commit_events(store, 1, 6)
     await until_checkpointed(store, 6, timeout(10))
+
+
+async def test_events_of_an_alert_are_read_from_the_index(store: SqliteStore) -> None:
+    conn = sqlite3.connect(store.path)
+    plan = conn.execute(
+        "EXPLAIN QUERY PLAN SELECT seq, payload FROM events WHERE alert_id IN (?)", ("a001",)
+    ).fetchall()
+    conn.close()
+    assert any("events_by_alert" in str(row) for row in plan)

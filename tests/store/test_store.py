@@ -15,6 +15,7 @@ from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, ThreatType
 from tryvoha.domain.events import Event, EventType, PendingEvent, Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
+from tryvoha.protocol.wire import decode_event
 from tryvoha.store import Store, StoreError, open_store
 from tryvoha.store.base import HistoryQuery, IdempotencyRecord
 
@@ -192,3 +193,31 @@ async def test_bad_urls_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot connect") as refused:
         await nowhere.open()
     assert "secret" not in str(refused.value)  # passwords never print
+
+
+async def test_events_of_alerts_are_every_event_of_those_alerts_in_seq_order(
+    store: Store,
+) -> None:
+    first, second = alert(1), alert(2, KYIV_CITY)
+    later = T0 + timedelta(minutes=5)
+    await commit(
+        await store.begin_write(Seq(0)),
+        [
+            Event(Seq(1), EventType.DECLARED, T0, "test", first),
+            Event(Seq(2), EventType.DECLARED, T0, "test", second),
+            Event(Seq(3), EventType.UPDATED, later, "test", first),
+            Event(Seq(4), EventType.CLEARED, later, "test", second),
+        ],
+    )
+    # the import path writes through another connection; its events are found too
+    await store.append_batch([PendingEvent(EventType.CLEARED, later, "test", first)])
+    mine = [decode_event(raw) for raw in await store.events_of_alerts(["a001"])]
+    assert [(e.seq, e.type) for e in mine] == [
+        (1, EventType.DECLARED),
+        (3, EventType.UPDATED),
+        (5, EventType.CLEARED),
+    ]
+    both = await store.events_of_alerts(["a002", "a001", "a002"])
+    assert [decode_event(raw).seq for raw in both] == [1, 2, 3, 4, 5]
+    assert await store.events_of_alerts(["nope"]) == []
+    assert await store.events_of_alerts([]) == []

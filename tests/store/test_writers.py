@@ -20,7 +20,9 @@ WRITERS = 4
 ROUNDS = 15  # declare + clear each
 
 
-def test_concurrent_writer_processes_share_one_gap_free_log(store_url: str) -> None:
+def test_concurrent_writer_processes_share_one_gap_free_log(
+    store_url: str, store_kind: str
+) -> None:
     hromadas = [r.id for r in region_tree().at_level(Level.HROMADA)]
     for i in range(WRITERS):
         make_token(store_url, f"w{i}", ["UA"])
@@ -67,4 +69,5 @@ def test_concurrent_writer_processes_share_one_gap_free_log(store_url: str) -> N
                 a["type"],
             )
     interleaved = [mine for mine in acked if mine[-1]["seq"] - mine[0]["seq"] + 1 > len(mine)]
-    assert interleaved, "the writers ran one after another: nothing was concurrent"
+    if store_kind == "postgresql":  # waiters queue for the lock; SQLite's retry, and may lose
+        assert interleaved, "the writers ran one after another: nothing was concurrent"

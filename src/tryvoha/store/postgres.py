@@ -131,6 +131,13 @@ class PostgresStore:
         )
         return [r[0] for r in rows]
 
+    async def events_of_alerts(self, alert_ids: Sequence[str]) -> list[bytes]:
+        rows = await self._rows(
+            "SELECT payload FROM events WHERE alert_id = ANY($1) ORDER BY seq",
+            (list(dict.fromkeys(alert_ids)),),
+        )
+        return [r[0] for r in rows]
+
     async def begin_write(
         self, after: Seq, principal: str | None = None, idempotency_key: str | None = None
     ) -> PgTransaction:

@@ -27,7 +27,7 @@ from tryvoha.store.base import SchemaError, StoreError
 from tryvoha.store.sqlite_legacy import LEGACY
 from tryvoha.store.urls import kind_of, redact, sqlalchemy_url, sqlite_path
 
-REVISIONS = ("0001",)  # in order; the Alembic scripts' chain (a test checks they agree)
+REVISIONS = ("0001", "0002")  # in order; the Alembic scripts' chain (a test checks they agree)
 HEAD = REVISIONS[-1]
 SQLITE_USER_VERSION = 1000  # on every Alembic-managed SQLite file: pre-Alembic tryvoha refuses it
 PG_LOCK = 0x7472_7976_6F68_6100  # advisory lock key ("tryvoha" in hex): one upgrader at a time
@@ -149,7 +149,7 @@ def _alembic(connection: Any, on_step: Step, applied: list[str]) -> Any:
     config.attributes["connection"] = connection
 
     def heard(*, step: Any, **_: Any) -> None:
-        if not step.is_stamp:  # a legacy file is stamped, not migrated, to 0001
+        if not step.is_stamp:  # a legacy file is stamped, not migrated
             applied.append(step.up_revision_id)
             on_step(step.up_revision_id)
 
@@ -202,14 +202,15 @@ def _upgrade_sqlite(url: str, on_step: Step) -> Upgraded:
 
 
 def _convert_legacy(conn: Any, user_version: int, config: Any) -> None:
-    """A file from the numbered migrations: the steps it lacks, then stamped 0001."""
+    """A file from the numbered migrations: the steps it lacks, then stamped with the
+    revision that has the same schema."""
     from alembic import command
 
-    from tryvoha.store.sqlite_legacy import statements_after
+    from tryvoha.store.sqlite_legacy import LAST_REVISION, statements_after
 
     for statement in statements_after(user_version):
         conn.exec_driver_sql(statement)
-    command.stamp(config, REVISIONS[0])
+    command.stamp(config, LAST_REVISION)
 
 
 async def _upgrade_postgres(url: str, on_step: Step) -> Upgraded:

@@ -1,8 +1,8 @@
 """SQLite files made before the schema moved to Alembic, by numbered migrations.
 
-Such a file records how many of these it has had in `PRAGMA user_version` (1 to 3) and
+Such a file records how many of these it has had in `PRAGMA user_version` (1 to 4) and
 has no `alembic_version` table. `tryvoha db upgrade` brings it to the last of them (which
-is Alembic's first revision, 0001, table for table), stamps it 0001 and goes on from there.
+is Alembic's revision 0002, table for table), stamps it 0002 and goes on from there.
 Kept only for that conversion: new schema changes are Alembic revisions.
 """
 
@@ -47,7 +47,9 @@ LEGACY: tuple[tuple[str, ...], ...] = (
         "INSERT INTO meta (key, value) VALUES ('epoch', '{epoch}')",
     ),
     ("CREATE INDEX idempotency_by_age ON idempotency (created_ms)",),
+    ("CREATE INDEX events_by_alert ON events (alert_id, seq)",),
 )
+LAST_REVISION = "0002"  # the Alembic revision whose schema is LEGACY's last, table for table
 
 
 def statements_after(version: int) -> list[str]:

@@ -5,8 +5,7 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-12-07
 
-On SQLite it is table for table what the numbered migrations 1-3 made (sqlite_legacy),
-so such a file is stamped 0001 and goes on from here. PostgreSQL gets BIGINT where SQLite
+On SQLite it is table for table what the numbered migrations 1-3 made (sqlite_legacy). PostgreSQL gets BIGINT where SQLite
 has INTEGER (the same 64 bits there), BYTEA for BLOB, and a trigger function for the
 append-only rule.
 """
