@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from tryvoha.store.base import KEYS, Row, Store, StoreError
 
 ORDER = ("events", "alerts", "tokens", "audit", "idempotency", "snapshots", "meta")
-BATCH = 20_000  # rows per transaction on the target
+BATCH = 50_000  # rows per transaction on the target
 
 
 class TransferError(StoreError):
@@ -77,24 +77,32 @@ def _key(table: str, row: Row) -> Row:
 async def _move_table(
     source: Store, target: Store, table: str, batch: int, progress: Progress
 ) -> int:
-    """Batch by batch; the next batch is read from the source while this one is written."""
+    """Batch by batch, in order; while one batch is written, the next is read from the
+    source and the one before is read back from the target and checked."""
     moved = 0
     rows = await source.export_rows(table, None, batch)
     after: Row | None = None
+    written: tuple[Row | None, list[Row]] | None = None  # the last batch, not yet checked
     while rows:
         following = _key(table, rows[-1])
-        _, upcoming = await asyncio.gather(
-            _write_checked(target, table, after, rows),
+        _, upcoming, _ = await asyncio.gather(
+            target.import_rows(table, rows),
             source.export_rows(table, following, batch),
+            _check(target, table, written),
         )
         moved += len(rows)
         progress(table, len(rows))
+        written = (after, rows)
         rows, after = upcoming, following
+    await _check(target, table, written)
     return moved
 
 
-async def _write_checked(target: Store, table: str, after: Row | None, rows: list[Row]) -> None:
-    await target.import_rows(table, rows)
+async def _check(target: Store, table: str, written: tuple[Row | None, list[Row]] | None) -> None:
+    """Read a written batch back from the target: every field as it left the source."""
+    if written is None:
+        return
+    after, rows = written
     arrived = await target.export_rows(table, after, len(rows))
     if arrived != rows:
         for sent, got in zip(rows, arrived, strict=False):

@@ -313,7 +313,6 @@ class PostgresStore:
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                     f" coalesce(max(id), 0) + 1, false) FROM {table}"
                 )
-            await conn.execute("ANALYZE")
             self.epoch = await conn.fetchval("SELECT value FROM meta WHERE key = 'epoch'")
 
 
