@@ -18,7 +18,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -31,13 +31,15 @@ from rich.progress import (
 )
 
 from bench import procs
-from bench.bulk import Bulk, bulk_table, run_bulk
 from bench.fanout import Fanout, Phase
 from bench.options import SECTIONS, TRANSPORTS, Options
 from bench.polling import Polling, run_polling
 from bench.report import print_all, write_json
 from bench.servers import NCHAN_MODULE
 from bench.writes import Writes, run_writes
+
+if TYPE_CHECKING:
+    from bench.bulk import Bulk
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -258,11 +260,15 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             console.rule("durable writes")
             writes = await run_writes(options, console)
         if "bulk" in sections:
+            from bench.bulk import run_bulk  # PostgreSQL's driver, the store's transfer
+
             console.rule("bulk moves")
             bulk = await run_bulk(options, console)
     finally:
         console.rule("results")
         if bulk is not None:
+            from bench.bulk import bulk_table
+
             console.print(bulk_table(bulk))
         found = print_all(console, phases, polling, writes, sections)
         failed = (

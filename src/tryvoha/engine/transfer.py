@@ -14,6 +14,7 @@ checked. A move that fails half way leaves a partial target: drop it and start a
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,8 +59,14 @@ async def move(
     report = MoveReport()
     started = time.perf_counter()
     last_seq = await source.last_seq()
-    for table in ORDER:
-        report.rows[table] = await _move_table(source, target, table, batch, progress)
+    collecting = gc.isenabled()
+    gc.disable()  # rows by the hundred thousand, no cycle among them (see engine.history)
+    try:
+        for table in ORDER:
+            report.rows[table] = await _move_table(source, target, table, batch, progress)
+    finally:
+        if collecting:
+            gc.enable()
     await target.finish_import()
     if await source.last_seq() != last_seq:
         raise TransferError(
