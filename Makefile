@@ -17,12 +17,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-# Debian packages the tests need (chromium for the browser tests); installed when missing.
+# Debian packages the tests need (chromium for the browser tests, PostgreSQL for the second
+# store: the tests start their own cluster); installed when missing.
 system-test:
-	@scripts/need-apt chromium:chromium
+	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb'
 
 system-bench:
-	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk
+	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb'
 
 run: setup
 	@mkdir -p var

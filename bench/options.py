@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SECTIONS = ("fanout", "memory", "polling", "writes")
+SECTIONS = ("fanout", "memory", "polling", "writes", "bulk")
 TRANSPORTS = ("sse", "ws")
 SUBSCRIBERS_PER_SERVER_PROCESS = 18_000  # the hard limit on open files is 20,000 here
 
@@ -30,6 +30,7 @@ class Options:
     writes: int = 500
     profile: bool = False
     bare_declare: bool = False  # fan-out declares name the regions only: no threats, no message
+    bulk_alerts: int | None = None  # bulk: the first N alerts of the shipped record (None: all)
 
     def tryvoha_workers(self, n: int) -> int:
         """--workers as given, else the fewest processes that can hold n subscribers."""

@@ -1,7 +1,7 @@
 """`python -m bench.run`: tryvoha against nginx+nchan and nginx static, side by side.
 
     python -m bench.run [--sizes 1000,10000,50000] [--workers W] [--repeat K]
-                        [--only fanout,memory,polling,writes] [--transports sse,ws]
+                        [--only fanout,memory,polling,writes,bulk] [--transports sse,ws]
 
 See bench/README.md for the method and how to read the results.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import glob
 import os
 import shutil
 import sys
@@ -17,7 +18,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -36,6 +37,9 @@ from bench.polling import Polling, run_polling
 from bench.report import print_all, write_json
 from bench.servers import NCHAN_MODULE
 from bench.writes import Writes, run_writes
+
+if TYPE_CHECKING:
+    from bench.bulk import Bulk
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -79,7 +83,7 @@ def names(allowed: tuple[str, ...]) -> Any:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench.run",
-        description="tryvoha vs nginx+nchan: fan-out, memory, polling, durable writes.",
+        description="tryvoha vs nginx+nchan: fan-out, memory, polling, durable writes; bulk moves vs a bare bulk insert.",
     )
     p.add_argument(
         "--sizes",
@@ -113,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         type=names(SECTIONS),
         default=SECTIONS,
-        help="sections to run: fanout,memory,polling,writes (default all)",
+        help="sections to run: fanout,memory,polling,writes,bulk (default all)",
     )
     p.add_argument(
         "--transports",
@@ -125,6 +129,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--poll-seconds", type=int, default=10, help="wrk duration per run")
     p.add_argument("--poll-connections", type=int, default=100, help="wrk connections")
     p.add_argument("--writes", type=int, default=500, help="declare + clear requests")
+    p.add_argument(
+        "--bulk-alerts",
+        type=int,
+        default=None,
+        help="bulk: the first N alerts of the shipped record (default all, ~160,000 events)",
+    )
     p.add_argument(
         "--bare-declare",
         action="store_true",
@@ -162,6 +172,8 @@ def missing_tools(sections: frozenset[str]) -> list[str]:
         missing.append(f"libnginx-mod-nchan ({NCHAN_MODULE})")
     if "polling" in sections and shutil.which("wrk") is None:
         missing.append("wrk")
+    if "bulk" in sections and not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        missing.append("postgresql")
     return missing
 
 
@@ -201,6 +213,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
         writes=args.writes,
         profile=args.profile,
         bare_declare=args.bare_declare,
+        bulk_alerts=args.bulk_alerts,
     )
     nice = raise_priority(console)
     machine = procs.machine(ROOT, tmp)
@@ -225,6 +238,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
     phases: list[Phase] = []
     polling: Polling | None = None
     writes: Writes | None = None
+    bulk: Bulk | None = None
     failed = False
     try:
         if {"fanout", "memory"} & sections:
@@ -245,13 +259,23 @@ async def main(args: argparse.Namespace, console: Console) -> int:
         if "writes" in sections:
             console.rule("durable writes")
             writes = await run_writes(options, console)
+        if "bulk" in sections:
+            from bench.bulk import run_bulk  # PostgreSQL's driver, the store's transfer
+
+            console.rule("bulk moves")
+            bulk = await run_bulk(options, console)
     finally:
         console.rule("results")
+        if bulk is not None:
+            from bench.bulk import bulk_table
+
+            console.print(bulk_table(bulk))
         found = print_all(console, phases, polling, writes, sections)
         failed = (
             any(p.error or p.problems for p in phases)
             or bool(polling and (polling.error or polling.problems))
             or bool(writes and (writes.error or writes.problems))
+            or bool(bulk and (bulk.error or bulk.problems))
         )
         source_after = procs.source_state(ROOT)
         if source_after != machine["tryvoha_source_state"]:
@@ -282,10 +306,12 @@ async def main(args: argparse.Namespace, console: Console) -> int:
                 "writes": options.writes,
                 "profiled": options.profile,
                 "bare_declare": options.bare_declare,
+                "bulk_alerts": options.bulk_alerts,
             },
             "fanout": [p.to_json() for p in phases],
             "polling": polling.to_json() if polling else None,
             "writes": writes.to_json() if writes else None,
+            "bulk": bulk.to_json() if bulk else None,
             "targets": [t.to_json() for t in found],
         }
         path = write_json(options.results, stamp, data)

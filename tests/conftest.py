@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import TEMPLATE, Cluster, PostgresMissingError, in_thread, run_sync
 from tests.support.server import ServerProcess
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import RegionId, RegionTree
@@ -25,9 +28,74 @@ def tree() -> RegionTree:
     return region_tree()
 
 
+STORES = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """One PostgreSQL cluster for the session, with a migrated template database."""
+    try:
+        cluster = Cluster().start()
+    except PostgresMissingError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs PostgreSQL: {e}")
+        pytest.skip(str(e))
+    try:
+        from tryvoha.store.schema import upgrade
+
+        run_sync(cluster.admin(f"CREATE DATABASE {TEMPLATE}"))
+        in_thread(upgrade, cluster.url(TEMPLATE))
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Every test that uses a store runs on each backend."""
+    return str(request.param)
+
+
+class StoreMaker:
+    """New, migrated stores of one kind: SQLite files in a folder, or PostgreSQL databases
+    copied from the migrated template (each with an epoch of its own, as a migration gives)."""
+
+    def __init__(self, kind: str, folder: Path, request: pytest.FixtureRequest) -> None:
+        self.kind = kind
+        self.folder = folder
+        self.request = request
+        self.made: list[str] = []
+
+    def __call__(self, name: str = "tryvoha") -> str:
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.folder / name}.db"
+        cluster: Cluster = self.request.getfixturevalue("postgres")
+        epoch = secrets.token_hex(4)
+        url = cluster.database(TEMPLATE, f"UPDATE meta SET value = '{epoch}' WHERE key = 'epoch'")
+        self.made.append(url)
+        return url
+
+    def drop(self) -> None:
+        if self.made:
+            cluster: Cluster = self.request.getfixturevalue("postgres")
+            for url in self.made:
+                cluster.drop_database(url)
+
+
 @pytest.fixture
-def store_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'tryvoha.db'}"
+def make_store_url(
+    store_kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[StoreMaker]:
+    """More stores of this test's kind (a test that compares two servers)."""
+    maker = StoreMaker(store_kind, tmp_path, request)
+    yield maker
+    maker.drop()
+
+
+@pytest.fixture
+def store_url(make_store_url: StoreMaker) -> str:
+    """A new, migrated store of this test's own."""
+    return make_store_url()
 
 
 @pytest.fixture

@@ -111,7 +111,8 @@ class Settings(BaseSettings):
         8000, ge=0, le=65535, description="TCP port to listen on (0 picks a free one)"
     )
     store: str = Field(
-        DEFAULT_STORE, description="where the event log lives: sqlite:///path/to/file.db"
+        DEFAULT_STORE,
+        description="where the event log lives: sqlite:///path/to/file.db or postgresql://user:password@host:port/database",
     )
     workers: Annotated[int, BeforeValidator(_workers)] = Field(
         1,

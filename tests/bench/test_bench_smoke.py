@@ -170,3 +170,21 @@ async def test_polling_and_writes_sections_measure_what_they_say(tmp_path: Path)
     assert writes.error is None and writes.problems == []
     for summary in (writes.declare_ms, writes.clear_ms, writes.round_trip_ms):
         assert summary["p50"] > 0  # every one of them answered 201/200 (checked as sent)
+
+
+async def test_the_bulk_section_times_each_move_against_a_bare_insert(tmp_path: Path) -> None:
+    """A few hundred alerts through import-history and migrate-store on each store, with
+    the bare insert of the same rows beside each: every run moved every event."""
+    from bench.bulk import run_bulk
+
+    options = Options(tmp=tmp_path, results=tmp_path / "results", bulk_alerts=300)
+    bulk = await run_bulk(options, Console(file=io.StringIO()))
+    assert bulk.error is None and bulk.problems == []
+    assert [(r.what, r.store) for r in bulk.runs] == [
+        ("import-history", "sqlite"),
+        ("import-history", "postgresql"),
+        ("migrate-store from sqlite", "postgresql"),
+        ("migrate-store from postgresql", "sqlite"),
+    ]
+    for run in bulk.runs:
+        assert run.events == 600 and run.seconds > 0 and run.bare_seconds > 0

@@ -9,14 +9,14 @@ import pytest
 from tryvoha.data import region_tree
 from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import Authenticator, AuthError, issue_token
+from tryvoha.store import open_store
 from tryvoha.store.base import TokenRecord
-from tryvoha.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_concurrent_requests_with_one_key_read_the_store_once(store_url: str) -> None:
-    store = SqliteStore(store_url)
+    store = open_store(store_url)
     await store.open()
     try:
         key = (await issue_token(store, region_tree(), "map", Role.READER, [])).secret

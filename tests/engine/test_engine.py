@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
 
 import pytest
 
@@ -18,16 +17,16 @@ from tryvoha.domain.regions import Level
 from tryvoha.domain.scope import Principal, Role
 from tryvoha.engine.auth import AuthError, issue_token
 from tryvoha.engine.engine import Engine, load_projection
+from tryvoha.store import Store, open_store
 from tryvoha.store.base import Committed
-from tryvoha.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 NATIONAL = Principal("national", Role.ISSUER, (region_tree().get("UA").id,))
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(f"sqlite:///{tmp_path / 'engine.db'}")
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = open_store(store_url)
     await s.open()
     await issue_token(s, region_tree(), NATIONAL.name, NATIONAL.role, ["UA"])
     yield s
@@ -35,7 +34,7 @@ async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
 
 
 async def test_snapshots_are_saved_while_writes_run(
-    store: SqliteStore, caplog: pytest.LogCaptureFixture
+    store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     engine = await Engine.load(store, region_tree(), snapshot_every=4)
     hromadas = [r.id for r in region_tree().at_level(Level.HROMADA)][:40]
@@ -50,7 +49,7 @@ async def test_snapshots_are_saved_while_writes_run(
     assert rebuilt.active() == engine.projection.active() and rebuilt.seq == 40
 
 
-async def test_a_restart_remembers_the_newest_events_in_order(store: SqliteStore) -> None:
+async def test_a_restart_remembers_the_newest_events_in_order(store: Store) -> None:
     """Cold (a full replay) and warm (a snapshot, then the log after it): the events in
     memory are the log's, each once, in order, so a subscriber resumes from memory."""
     engine = await Engine.load(store, region_tree())
@@ -73,7 +72,7 @@ async def test_a_restart_remembers_the_newest_events_in_order(store: SqliteStore
     assert warm.seq == 30 and remembered(warm) == log  # 1-20 read, 21-30 replayed
 
 
-async def test_a_long_replay_at_start_is_saved_as_a_snapshot(store: SqliteStore) -> None:
+async def test_a_long_replay_at_start_is_saved_as_a_snapshot(store: Store) -> None:
     engine = await Engine.load(store, region_tree())
     for h in [r.id for r in region_tree().at_level(Level.HROMADA)][:6]:
         await engine.execute(Declare((h,)), NATIONAL)
@@ -86,7 +85,7 @@ async def test_a_long_replay_at_start_is_saved_as_a_snapshot(store: SqliteStore)
     assert (await store.load_snapshot()) == snapshot
 
 
-async def test_a_failing_hook_does_not_undo_an_answer(store: SqliteStore) -> None:
+async def test_a_failing_hook_does_not_undo_an_answer(store: Store) -> None:
     engine = await Engine.load(store, region_tree())
 
     async def broken(committed: Sequence[Committed]) -> None:
@@ -99,7 +98,7 @@ async def test_a_failing_hook_does_not_undo_an_answer(store: SqliteStore) -> Non
     assert cleared.seq == 2 and await store.last_seq() == 2
 
 
-async def test_a_revoked_token_cannot_write_even_if_remembered(store: SqliteStore) -> None:
+async def test_a_revoked_token_cannot_write_even_if_remembered(store: Store) -> None:
     engine = await Engine.load(store, region_tree())
     await engine.execute(Declare((LVIV,)), NATIONAL)
     await store.revoke_token(NATIONAL.name)

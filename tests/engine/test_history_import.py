@@ -7,7 +7,6 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
@@ -26,7 +25,7 @@ from tryvoha.engine.engine import Engine, load_projection
 from tryvoha.engine.history import plan_for, plan_shipped, shipped_record, write_plan
 from tryvoha.engine.statistics import Period, stats_for
 from tryvoha.protocol.history_csv import ParsedHistory, PlaceNames, read_history
-from tryvoha.store.sqlite import SqliteStore
+from tryvoha.store import Store, open_store
 
 pytestmark = pytest.mark.anyio
 OFFICIAL = "oblast,raion,hromada,level,started_at,finished_at,source\n"
@@ -35,8 +34,8 @@ DUTY = Principal("duty", Role.ISSUER, (LVIV, KYIV_CITY, KHARKIV))
 
 
 @pytest.fixture
-async def store(store_url: str, tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(store_url)
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = open_store(store_url)
     await s.open()
     await issue_token(s, region_tree(), DUTY.name, DUTY.role, list(DUTY.scope))
     yield s
@@ -63,7 +62,7 @@ SLICE = OFFICIAL + (
 
 
 async def test_the_record_becomes_declared_then_cleared_events_once(
-    store: SqliteStore, store_url: str, tree: RegionTree
+    store: Store, store_url: str, tree: RegionTree
 ) -> None:
     plan = await plan_for(store, parse(tree, SLICE))
     assert plan.merged_rows == 1 and len(plan.alerts) == 4
@@ -94,7 +93,7 @@ async def test_the_record_becomes_declared_then_cleared_events_once(
 
 
 async def test_a_region_under_a_live_alert_is_held_back_until_it_is_cleared(
-    store: SqliteStore, store_url: str, tree: RegionTree
+    store: Store, store_url: str, tree: RegionTree
 ) -> None:
     engine = await Engine.load(store, tree)
     live = await engine.execute(Declare((LVIV,)), DUTY)
@@ -114,14 +113,14 @@ async def test_a_region_under_a_live_alert_is_held_back_until_it_is_cleared(
 
 
 async def test_a_live_declare_committed_during_the_import_is_seen_before_writing(
-    store: SqliteStore, store_url: str, tree: RegionTree
+    store: Store, store_url: str, tree: RegionTree
 ) -> None:
     plan = await plan_for(store, parse(tree, SLICE))
     declared: list[str] = []
 
     def live_declare() -> None:  # another process, its own store connection and engine
         async def run() -> None:
-            other = SqliteStore(store_url)
+            other = open_store(store_url)
             await other.open()
             try:
                 engine = await Engine.load(other, tree)
@@ -148,7 +147,7 @@ async def test_a_live_declare_committed_during_the_import_is_seen_before_writing
 
 
 async def test_an_official_file_fills_only_time_the_consolidated_record_does_not_cover(
-    store: SqliteStore, tree: RegionTree
+    store: Store, tree: RegionTree
 ) -> None:
     consolidated = CONSOLIDATED + (
         "Lvivska oblast,2024-01-02 10:00:00+00:00,2024-01-02 11:00:00+00:00,3,60\n"
@@ -176,7 +175,7 @@ async def test_an_official_file_fills_only_time_the_consolidated_record_does_not
 
 @pytest.mark.slow
 async def test_the_whole_shipped_record_imports_once_and_its_stats_come_back_from_the_store(
-    store: SqliteStore, store_url: str, tree: RegionTree
+    store: Store, store_url: str, tree: RegionTree
 ) -> None:
     parsed = shipped_record(PlaceNames(tree))
     plan = await plan_for(store, parsed)
@@ -207,7 +206,7 @@ async def test_the_whole_shipped_record_imports_once_and_its_stats_come_back_fro
 
 
 async def test_a_period_that_began_just_before_since_is_not_counted_from_the_store(
-    store: SqliteStore, tree: RegionTree
+    store: Store, tree: RegionTree
 ) -> None:
     # Lviv hromada 09:00-10:00 touches its oblast's 10:00-11:00: one period from 09:00
     text = OFFICIAL + (

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,8 @@ from tryvoha.domain.scope import Principal, Role
 from tryvoha.engine.engine import Engine
 from tryvoha.engine.standing import STANDING_ISSUER, load_standing, standing_alerts
 from tryvoha.protocol.wire import decode_event
+from tryvoha.store import open_store
 from tryvoha.store.base import Store
-from tryvoha.store.sqlite import SqliteStore
 
 pytestmark = pytest.mark.anyio
 LUHANSK = RegionId("UA44000000000018893")
@@ -28,8 +27,8 @@ CRIMEA = RegionId("UA01000000000013043")
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(f"sqlite:///{tmp_path / 'standing.db'}")
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = open_store(store_url)
     await s.open()
     yield s
     await s.close()
@@ -49,7 +48,7 @@ def test_the_shipped_standing_alerts_have_their_real_starts() -> None:
     }
 
 
-async def test_declared_once_through_the_engine_as_live_alerts(store: SqliteStore) -> None:
+async def test_declared_once_through_the_engine_as_live_alerts(store: Store) -> None:
     engine, declared = await load(store)
     assert declared == [LUHANSK, CRIMEA]
     active = {a.region_id: a for a in engine.projection.active()}
@@ -68,7 +67,7 @@ async def test_declared_once_through_the_engine_as_live_alerts(store: SqliteStor
     assert again == []
 
 
-async def test_an_operator_who_cleared_them_is_not_overruled(store: SqliteStore) -> None:
+async def test_an_operator_who_cleared_them_is_not_overruled(store: Store) -> None:
     engine, _ = await load(store)
     principal = Principal(STANDING_ISSUER, Role.ISSUER, (LUHANSK, CRIMEA))
     for alert in engine.projection.active():
@@ -77,7 +76,7 @@ async def test_an_operator_who_cleared_them_is_not_overruled(store: SqliteStore)
     assert again == [] and engine.projection.active() == []
 
 
-async def test_a_revoked_token_turns_them_off(store: SqliteStore) -> None:
+async def test_a_revoked_token_turns_them_off(store: Store) -> None:
     from tryvoha.engine.auth import issue_token
 
     await issue_token(store, region_tree(), STANDING_ISSUER, Role.ISSUER, [LUHANSK])

@@ -30,7 +30,7 @@ from tryvoha.domain.events import EventType, PendingEvent
 from tryvoha.domain.regions import Level
 from tryvoha.protocol import cap, cap_sign
 from tryvoha.server.app import create_app
-from tryvoha.store.sqlite import SqliteStore
+from tryvoha.store import open_store
 
 pytestmark = pytest.mark.anyio
 
@@ -159,7 +159,7 @@ async def test_unknown_events_and_alerts_are_problem_404s_that_write_nothing(
 async def seeded(store_url: str) -> None:
     """Before the server starts: imported history, a live alert ended an hour ago and one
     ended two days ago."""
-    store = SqliteStore(store_url)
+    store = open_store(store_url)
     await store.open()
     now = datetime.now(UTC)
 

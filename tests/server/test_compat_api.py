@@ -3,17 +3,15 @@ give them, 304s, rate limits, and that reading them writes nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import KYIV_CITY, LVIV
 from tests.server.conftest import Api
-from tests.support.log import read_log
+from tests.support.log import raw, read_log
 from tryvoha.config import Settings
 from tryvoha.data import region_tree
 from tryvoha.domain.scope import Role
@@ -49,11 +47,7 @@ async def reader(api: Api, name: str = "led-map") -> str:
 
 
 def audit_rows(store_url: str) -> int:
-    conn = sqlite3.connect(Path(store_url.removeprefix("sqlite:///")))
-    try:
-        return int(conn.execute("SELECT count(*) FROM audit").fetchone()[0])
-    finally:
-        conn.close()
+    return int(raw(store_url, "SELECT count(*) FROM audit")[0][0])
 
 
 async def test_keys_in_each_apis_own_form(open_api: Api) -> None:

@@ -10,7 +10,6 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import orjson
 import pytest
@@ -25,7 +24,7 @@ from tryvoha.engine.engine import load_projection
 from tryvoha.engine.feed import Feed
 from tryvoha.protocol.wire import alert_from_json, decode_event
 from tryvoha.server.fanout import ALL, Bounds, Fanout, Filter, Kind, Subscriber
-from tryvoha.store.sqlite import SqliteStore
+from tryvoha.store import Store, open_store
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2024, 11, 13, tzinfo=UTC)
@@ -128,8 +127,8 @@ class Clock:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, Fanout]]:
-    store = SqliteStore(f"sqlite:///{tmp_path / 'f.db'}")
+async def setup(store_url: str) -> AsyncIterator[tuple[Store, Fanout]]:
+    store = open_store(store_url)
     await store.open()
     await store.append_batch(pairs(10, LVIV) + pairs(10, KYIV_CITY))  # seq 1..40
     feed = Feed(await load_projection(store), recent=5)
@@ -162,7 +161,7 @@ async def live_event(fanout: Fanout, seq: int, issuer: str = "t") -> None:
 
 
 async def test_resume_reads_the_log_then_memory_then_live(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     _, fanout = setup
     sink = ListSink()
@@ -175,7 +174,7 @@ async def test_resume_reads_the_log_then_memory_then_live(
 
 
 async def test_a_region_filter_applies_to_old_and_new_events(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     _, fanout = setup
     sink = ListSink()
@@ -185,7 +184,7 @@ async def test_a_region_filter_applies_to_old_and_new_events(
 
 
 async def test_a_subscriber_that_falls_behind_pulls_what_it_missed_when_it_has_room(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     """Congested live subscribers get nothing pushed; once they drain, they page through
     what they missed, then are live again: every event once, in order."""
@@ -208,7 +207,7 @@ async def test_a_subscriber_that_falls_behind_pulls_what_it_missed_when_it_has_r
 
 
 async def test_a_subscriber_that_takes_nothing_is_dropped_after_the_stall_time(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     _, fanout = setup
     stuck, fine = ListSink(room=10), ListSink()
@@ -225,7 +224,7 @@ async def test_a_subscriber_that_takes_nothing_is_dropped_after_the_stall_time(
 
 
 async def test_a_catch_up_is_paged_and_leaves_the_loop_to_others(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     """Each turn of the loop gives catch-up work one slice: between two pages, anything
     else that is ready runs (a declare's answer, the live fan-out)."""
@@ -243,7 +242,7 @@ async def test_a_catch_up_is_paged_and_leaves_the_loop_to_others(
     assert sink.seqs() == list(range(1, 41))
 
 
-async def test_a_batch_too_large_to_push_is_paged(setup: tuple[SqliteStore, Fanout]) -> None:
+async def test_a_batch_too_large_to_push_is_paged(setup: tuple[Store, Fanout]) -> None:
     _, fanout = setup
     fanout.bounds = Bounds(page_events=3, push_bytes=10)
     sink = ListSink()
@@ -253,7 +252,7 @@ async def test_a_batch_too_large_to_push_is_paged(setup: tuple[SqliteStore, Fano
     assert sink.seqs() == [41]
 
 
-async def test_heartbeats_keep_every_stream_talking(setup: tuple[SqliteStore, Fanout]) -> None:
+async def test_heartbeats_keep_every_stream_talking(setup: tuple[Store, Fanout]) -> None:
     _, fanout = setup
     sse, chunked, ws, stuck = ListSink(), ListSink(), ListSink(), ListSink()
     attach(fanout, sse, Kind.SSE)
@@ -269,7 +268,7 @@ async def test_heartbeats_keep_every_stream_talking(setup: tuple[SqliteStore, Fa
 
 
 async def test_imported_history_stays_out_of_live_streams_unless_asked(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     _, fanout = setup
     plain, historian = ListSink(), ListSink()
@@ -296,7 +295,7 @@ async def test_imported_history_stays_out_of_live_streams_unless_asked(
 
 
 async def test_a_seq_another_process_gave_is_waited_for_not_resynced(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     """A subscriber saw seq 42 on one serving process and reconnects to this one, which
     has only reached 40: it waits for the log, then resumes; no resync, nothing twice."""
@@ -319,7 +318,7 @@ async def test_a_seq_another_process_gave_is_waited_for_not_resynced(
 
 
 async def test_empty_groups_are_dropped_and_equal_filters_share_one(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     _, fanout = setup
     sinks = [ListSink() for _ in range(3)]
@@ -333,7 +332,7 @@ async def test_empty_groups_are_dropped_and_equal_filters_share_one(
     assert fanout._groups == {} and len(fanout) == 0
 
 
-async def test_json_subscribers_get_one_line_per_event(setup: tuple[SqliteStore, Fanout]) -> None:
+async def test_json_subscribers_get_one_line_per_event(setup: tuple[Store, Fanout]) -> None:
     _, fanout = setup
     sink = ListSink()
     attach(fanout, sink, Kind.JSON, after=38)
@@ -343,7 +342,7 @@ async def test_json_subscribers_get_one_line_per_event(setup: tuple[SqliteStore,
 
 
 async def test_a_subscriber_joining_before_an_announcement_gets_each_event_once(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     """Applied but not yet announced: a joiner from memory must not see the new event in
     its catch-up and then again in the announcement."""
@@ -358,7 +357,7 @@ async def test_a_subscriber_joining_before_an_announcement_gets_each_event_once(
 
 
 async def test_heartbeat_slices_cover_every_subscriber_once(
-    setup: tuple[SqliteStore, Fanout],
+    setup: tuple[Store, Fanout],
 ) -> None:
     _, fanout = setup
     sinks = [ListSink() for _ in range(100)]

@@ -13,14 +13,13 @@ import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 import uvicorn
 
-from tests.conftest import KYIV_CITY, LVIV
+from tests.conftest import KYIV_CITY, LVIV, StoreMaker
 from tests.support.server import timeout
 from tryvoha.config import Settings
 from tryvoha.data import region_tree
@@ -49,9 +48,9 @@ class Served:
         return issued.secret
 
 
-async def serve(tmp: Path, with_front: bool) -> AsyncIterator[Served]:
+async def serve(store_url: str, with_front: bool) -> AsyncIterator[Served]:
     settings = Settings(
-        store=f"sqlite:///{tmp / 'log.db'}",
+        store=store_url,
         max_body_bytes=LIMIT,
         access_log=True,
         alerts_in_ua_rate_limit="40/min",  # type: ignore[arg-type]
@@ -85,8 +84,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def fronted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Served]:
-    (tmp_path / "front").mkdir()
+async def fronted(
+    make_store_url: StoreMaker, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Served]:
     to_app: list[str] = []
     run_app = asgi.run_app
 
@@ -95,15 +95,14 @@ async def fronted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         await run_app(conn, request)
 
     monkeypatch.setattr(asgi, "run_app", recording)
-    async for served in serve(tmp_path / "front", with_front=True):
+    async for served in serve(make_store_url("front"), with_front=True):
         served.to_app = to_app
         yield served
 
 
 @pytest.fixture
-async def plain(tmp_path: Path) -> AsyncIterator[Served]:
-    (tmp_path / "plain").mkdir()
-    async for served in serve(tmp_path / "plain", with_front=False):
+async def plain(make_store_url: StoreMaker) -> AsyncIterator[Served]:
+    async for served in serve(make_store_url("plain"), with_front=False):
         yield served
 
 

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import orjson
@@ -41,12 +40,10 @@ class Plain:
 
 
 @pytest.fixture
-async def plain(tmp_path: Path) -> AsyncIterator[Plain]:
+async def plain(store_url: str) -> AsyncIterator[Plain]:
     """The app behind uvicorn's own protocols on loopback: no HTTP front."""
     ready: asyncio.Future[Services] = asyncio.get_running_loop().create_future()
-    app = create_app(
-        Settings(store=f"sqlite:///{tmp_path / 'plain.db'}"), on_ready=ready.set_result
-    )
+    app = create_app(Settings(store=store_url), on_ready=ready.set_result)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=0, log_level="warning", ws="websockets-sansio"
     )

@@ -21,7 +21,7 @@ from tests.support.server import timeout
 from tryvoha.domain.alerts import Alert, AlertId, AlertLevel, Message, ThreatType
 from tryvoha.domain.events import EventType, PendingEvent
 from tryvoha.domain.regions import RegionId
-from tryvoha.store.sqlite import SqliteStore
+from tryvoha.store import open_store
 
 T0 = datetime(2024, 11, 13, tzinfo=UTC)
 MESSAGE = Message("Тривога! Прямуйте в укриття. " * 6, "Air raid! Go to a shelter. " * 6)
@@ -53,7 +53,7 @@ def fill_log(store_url: str, regions: list[RegionId], pairs: int) -> int:
         )
 
     async def run() -> int:
-        store = SqliteStore(store_url)
+        store = open_store(store_url)
         await store.open()
         try:
             return int(await store.append_batch(events))

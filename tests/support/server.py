@@ -15,7 +15,7 @@ from pathlib import Path
 from tryvoha.data import region_tree
 from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import issue_token
-from tryvoha.store.sqlite import SqliteStore
+from tryvoha.store import open_store
 
 TIMEOUT_FACTOR = float(os.environ.get("TRYVOHA_TEST_TIMEOUT_FACTOR", "1"))
 READY = "tryvoha listening on "
@@ -125,7 +125,7 @@ def make_token(store_url: str, name: str, scope: Sequence[str], role: Role = Rol
     """A token made straight on the store (the server may be running on it)."""
 
     async def run() -> str:
-        store = SqliteStore(store_url)
+        store = open_store(store_url)
         await store.open()
         try:
             issued = await issue_token(store, region_tree(), name, role, list(scope))

@@ -12,6 +12,7 @@ import httpx
 import orjson
 
 from tests.conftest import KYIV_CITY, LVIV
+from tests.support.log import raw
 from tests.support.server import ServerProcess, timeout
 
 
@@ -118,9 +119,10 @@ def test_serve_refuses_a_bad_store_or_busy_port_with_one_line(
     assert_one_line_error(
         tryvoha("serve", "--port", "0", "--store", f"sqlite:///{junk}"), "cannot open"
     )
-    assert_one_line_error(
-        tryvoha("serve", "--port", "0", "--store", "postgres://x"), "unknown store"
-    )
+    assert_one_line_error(tryvoha("serve", "--port", "0", "--store", "mysql://x"), "unknown store")
+    nowhere = tryvoha("serve", "--port", "0", "--store", "postgresql://u:secret@127.0.0.1:1/db")
+    assert_one_line_error(nowhere, "cannot connect", "postgresql://u:***@127.0.0.1:1/db")
+    assert "secret" not in nowhere.stderr
     busy = tryvoha("serve", "--port", str(server.port), "--store", f"sqlite:///{tmp_path / 'b.db'}")
     assert_one_line_error(busy, "cannot listen")
     for bad in ("0", "65", "many"):
@@ -159,3 +161,28 @@ def test_a_reader_token_from_the_command_line_reads_and_cannot_write(
     assert_one_line_error(refused, "reader", "403")
     listed = tryvoha("token", "list", "--store", store_url)
     assert "led-map" in listed.stdout and "reader" in listed.stdout
+
+
+def test_serve_refuses_an_older_or_newer_schema_until_db_upgrade(store_url: str) -> None:
+    created = tryvoha("db", "upgrade", "--store", store_url)
+    assert created.returncode == 0 and "0002" in created.stdout, created.stdout
+    raw(store_url, "UPDATE alembic_version SET version_num = 'ffff'")
+    assert_one_line_error(
+        tryvoha("serve", "--port", "0", "--store", store_url), "newer", "upgrade tryvoha"
+    )
+    assert_one_line_error(tryvoha("db", "upgrade", "--store", store_url), "newer")
+    raw(store_url, "DROP INDEX events_by_alert")  # back to how revision 0001 left it
+    raw(store_url, "UPDATE alembic_version SET version_num = '0001'")
+    assert_one_line_error(
+        tryvoha("serve", "--port", "0", "--store", store_url),
+        "schema 0001, older",
+        "tryvoha db upgrade --store",
+    )
+    status = tryvoha("db", "status", "--store", store_url)
+    assert "schema 0001 (older than 0002: run tryvoha db upgrade)" in status.stdout
+    upgraded = tryvoha("db", "upgrade", "--store", store_url)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "applying 0002" in upgraded.stdout and "0001 → 0002" in upgraded.stdout
+    again = tryvoha("db", "upgrade", "--store", store_url)
+    assert "schema 0002, up to date" in again.stdout
+    assert "(current)" in tryvoha("db", "status", "--store", store_url).stdout

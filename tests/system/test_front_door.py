@@ -10,14 +10,14 @@ import socket
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from tests.conftest import KYIV_CITY, LVIV
+from tests.conftest import KYIV_CITY, LVIV, STORES, StoreMaker
 from tests.support.attack import (
     SseReader,
     allow_open_files,
@@ -33,6 +33,7 @@ from tests.support.attack import (
     websocket_subscriber,
     ws_frame,
 )
+from tests.support.postgres import Cluster
 from tests.support.server import ServerProcess, make_token, timeout
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import Level
@@ -46,26 +47,37 @@ RSS_PER_ATTACKER_KIB = 192  # what one non-reading resumer may cost the server a
 OBLASTS = [r.id for r in region_tree().at_level(Level.OBLAST)]
 
 
-@pytest.fixture(scope="module")
-def big_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A store with 24,000 events, made once and copied for each test."""
-    path = tmp_path_factory.mktemp("big") / "big.db"
-    fill_log(f"sqlite:///{path}", [LVIV, KYIV_CITY, *OBLASTS], LOGGED)
-    return path
+BigLog = Callable[[Path], str]  # a copy of the big log for one test: its store URL
 
 
-def served(tmp_path: Path, source: Path | None = None, **env: str) -> ServerProcess:
-    db = tmp_path / "tryvoha.db"
-    if source is not None:
-        db.write_bytes(source.read_bytes())
-    server = ServerProcess(f"sqlite:///{db}", cwd=tmp_path, env=env)
+@pytest.fixture(scope="module", params=STORES)
+def big_log(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> BigLog:
+    """A store with 24,000 events, made once (on each kind of store) and copied for each
+    test: the file, or the database as a template."""
+    stores = StoreMaker(request.param, tmp_path_factory.mktemp("big"), request)
+    url = stores("big")
+    fill_log(url, [LVIV, KYIV_CITY, *OBLASTS], LOGGED)
+    if request.param == "sqlite":
+        path = Path(url.removeprefix("sqlite:///"))
+
+        def copy_file(tmp_path: Path) -> str:
+            (tmp_path / "tryvoha.db").write_bytes(path.read_bytes())
+            return f"sqlite:///{tmp_path / 'tryvoha.db'}"
+
+        return copy_file
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return lambda tmp_path: cluster.create_database(template=url.rsplit("/", 1)[1])
+
+
+def served(store_url: str, tmp_path: Path, **env: str) -> ServerProcess:
+    server = ServerProcess(store_url, cwd=tmp_path, env=env)
     server.start()
     return server
 
 
 @pytest.fixture
-def log_server(tmp_path: Path, big_log: Path) -> Iterator[ServerProcess]:
-    server = served(tmp_path, big_log)
+def log_server(tmp_path: Path, big_log: BigLog) -> Iterator[ServerProcess]:
+    server = served(big_log(tmp_path), tmp_path)
     yield server
     server.stop()
 
@@ -116,10 +128,10 @@ def test_non_reading_resumers_from_seq_0_cannot_delay_a_declare(
     assert grown < ATTACKERS * RSS_PER_ATTACKER_KIB, f"RSS grew by {grown} KiB"
 
 
-def test_a_dropped_subscriber_is_gone_within_a_second(tmp_path: Path, big_log: Path) -> None:
+def test_a_dropped_subscriber_is_gone_within_a_second(tmp_path: Path, big_log: BigLog) -> None:
     """A subscriber that takes nothing while events wait is aborted: its socket is reset
     and its memory freed, not left to drain forever."""
-    server = served(tmp_path, big_log, TRYVOHA_STALL_SECONDS="2")
+    server = served(big_log(tmp_path), tmp_path, TRYVOHA_STALL_SECONDS="2")
     try:
         files = open_files(server.pid)
         stuck = connect(server.port, rcvbuf=4096)
@@ -163,8 +175,9 @@ HEAD_SECONDS, BODY_SECONDS = 1.5, 2.0
 
 
 @pytest.fixture
-def strict_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def strict_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     server = served(
+        store_url,
         tmp_path,
         TRYVOHA_REQUEST_HEAD_SECONDS=str(HEAD_SECONDS),
         TRYVOHA_REQUEST_BODY_SECONDS=str(BODY_SECONDS),
@@ -380,8 +393,10 @@ def test_undecodable_bodies_get_problem_json(server: ServerProcess, body: bytes)
     assert httpx.get(f"{server.url}/api/v1/alerts/active").json()["seq"] == 0
 
 
-def test_refusals_are_counted_and_logged_without_flooding_the_log(tmp_path: Path) -> None:
-    server = served(tmp_path)
+def test_refusals_are_counted_and_logged_without_flooding_the_log(
+    store_url: str, tmp_path: Path
+) -> None:
+    server = served(store_url, tmp_path)
     try:
         for _ in range(300):
             with connect(server.port) as sock:

@@ -110,7 +110,7 @@ def test_every_mistake_is_one_clear_line(tmp_path: Path, store_url: str) -> None
     empty.write_text("")
     assert_one_line_error(tryvoha("import-history", str(empty), "--store", store_url), "empty")
     assert_one_line_error(
-        tryvoha("import-history", "--store", "postgres://nowhere/x"), "unknown store"
+        tryvoha("import-history", "--store", "mysql://nowhere/x"), "unknown store"
     )
     assert_one_line_error(tryvoha("stats", "-r", "Atlantis", "--store", store_url), "--region")
     assert_one_line_error(

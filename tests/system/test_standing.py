@@ -15,8 +15,8 @@ def active(url: str) -> dict[str, object]:
     return found
 
 
-def test_a_fresh_install_has_them_once(tmp_path: Path) -> None:
-    server = ServerProcess(f"sqlite:///{tmp_path / 'a.db'}", cwd=tmp_path, standing=True)
+def test_a_fresh_install_has_them_once(store_url: str, tmp_path: Path) -> None:
+    server = ServerProcess(store_url, cwd=tmp_path, standing=True)
     server.start()
     try:
         first = active(server.url)
@@ -34,8 +34,8 @@ def test_a_fresh_install_has_them_once(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_the_flag_turns_them_off(tmp_path: Path) -> None:
-    server = ServerProcess(f"sqlite:///{tmp_path / 'b.db'}", cwd=tmp_path)  # --no-standing-alerts
+def test_the_flag_turns_them_off(store_url: str, tmp_path: Path) -> None:
+    server = ServerProcess(store_url, cwd=tmp_path)  # --no-standing-alerts
     server.start()
     try:
         assert active(server.url)["alerts"] == []

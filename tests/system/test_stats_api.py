@@ -17,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import KYIV_CITY
+from tests.conftest import KYIV_CITY, STORES, StoreMaker
 from tests.support.server import ServerProcess, timeout
 from tryvoha.data import region_tree
 from tryvoha.domain.history import Source, plan_import
@@ -51,13 +51,14 @@ def slice_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=STORES)
 def served(
-    slice_file: Path, tmp_path_factory: pytest.TempPathFactory
+    slice_file: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[tuple[ServerProcess, str]]:
-    """A server that was running while the slice was imported into its store."""
+    """A server that was running while the slice was imported into its store (each kind)."""
     folder = tmp_path_factory.mktemp("served")
-    store_url = f"sqlite:///{folder / 'tryvoha.db'}"
+    stores = StoreMaker(request.param, folder, request)
+    store_url = stores()
     server = ServerProcess(store_url, cwd=folder)
     server.start()
     try:
@@ -67,6 +68,7 @@ def served(
         yield server, store_url
     finally:
         server.stop()
+        stores.drop()
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ CHERNIHIV = "UA74000000000025378"
 
 
 @pytest.fixture
-def morning(tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'tryvoha.db'}", cwd=tmp_path, standing=True)
+def morning(store_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, str]]:
+    proc = ServerProcess(store_url, cwd=tmp_path, standing=True)
     proc.start()
     token = make_token(proc.store_url, "national", ["UA"])
     url = proc.url

@@ -19,7 +19,7 @@ from tests.web.browser import PHONE, declare, live, make_token, new_page, off_lo
 from tryvoha.domain.alerts import AlertId
 from tryvoha.domain.history import PastAlert, Source, history_events
 from tryvoha.domain.regions import RegionId
-from tryvoha.store.sqlite import SqliteStore
+from tryvoha.store import open_store
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +29,7 @@ REPLAY = "2024-11-13T04:30:00+00:00,2024-11-13T22:00:00+00:00,60,{anchor}"
 
 async def write_consolidated(store_url: str, days_ago: int) -> None:
     """One record of the consolidated history: some alert somewhere in Lviv oblast."""
-    store = SqliteStore(store_url)
+    store = open_store(store_url)
     await store.open()
     try:
         start = datetime.now(UTC) - timedelta(days=days_ago)
@@ -46,9 +46,8 @@ async def write_consolidated(store_url: str, days_ago: int) -> None:
 
 
 @pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def demo_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A server as `tryvoha demo` starts it: a replay clock, a consolidated record in its log."""
-    store_url = f"sqlite:///{tmp_path / 'tryvoha.db'}"
     off_loop(asyncio.run, write_consolidated(store_url, 3))
     anchor = datetime.now(UTC).isoformat()
     proc = ServerProcess(store_url, ["--demo-replay", REPLAY.format(anchor=anchor)], cwd=tmp_path)

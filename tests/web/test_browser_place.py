@@ -23,9 +23,9 @@ CHERNIHIV = "UA74000000000025378"
 
 
 @pytest.fixture
-def standing_server(tmp_path: Path) -> Iterator[ServerProcess]:
+def standing_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """A fresh install as it starts by default: with the standing alerts."""
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'tryvoha.db'}", cwd=tmp_path, standing=True)
+    proc = ServerProcess(store_url, cwd=tmp_path, standing=True)
     proc.start()
     yield proc
     proc.stop()

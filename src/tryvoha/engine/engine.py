@@ -34,7 +34,13 @@ from tryvoha.engine.auth import AuthError
 from tryvoha.engine.clock import Clock, new_alert_id, system_clock
 from tryvoha.engine.feed import RECENT_EVENTS, Feed, FeedGapError
 from tryvoha.protocol.wire import alert_from_json, alert_to_json, decode_event
-from tryvoha.store.base import AuditEntry, Committed, IdempotencyRecord, Store
+from tryvoha.store.base import (
+    AuditEntry,
+    Committed,
+    IdempotencyRecord,
+    Store,
+    WriteTransaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,20 @@ class WriteResult:
     seq: Seq
     replayed: bool = False  # the stored answer to an earlier request with the same key
     committed: tuple[Committed, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A write's events, its idempotency record and audit entry, and its answer."""
+
+    events: list[Event]
+    remember: IdempotencyRecord | None
+    audit: list[AuditEntry]
+    answer: WriteResult
+
+    def result(self, committed: list[Committed]) -> WriteResult:
+        a = self.answer
+        return WriteResult(a.status, a.body, a.seq, committed=tuple(committed))
 
 
 class Engine:
@@ -171,82 +191,96 @@ class Engine:
             raise
         for region_id in touched_regions(command, self.projection):
             self.tree.get(region_id)  # unknown regions fail before the scope check names them
-        async with self._lock:
-            tx = await self.store.begin_write(self.feed.seq, principal.name, idempotency_key)
-            try:
-                self.feed.ingest_raw(tx.tail)
-                if not tx.principal_active:
-                    await tx.rollback()
-                    raise AuthError(f"the token '{principal.name}' was revoked")
-                prior = tx.prior_answer
-                if prior is not None:
-                    await tx.rollback()
-                    return self._replay(prior, fingerprint)
-                try:
-                    check_scope(self.tree, principal, touched_regions(command, self.projection))
-                    now = self.clock()
-                    decision = decide(
-                        command,
-                        self.projection,
-                        self.tree,
-                        now=now,
-                        issuer=principal.name,
-                        new_id=self.new_id,
-                    )
-                except UnknownAlertError:
-                    await tx.rollback()
-                    await self._explain_unknown(command)
-                    raise
-                except OutOfScopeError as e:
-                    await tx.rollback()
-                    await self.store.audit(
-                        [
-                            AuditEntry(
-                                self.clock(), principal.name, _action(command), "denied", e.detail
-                            )
-                        ]
-                    )
-                    raise
-                events = [
-                    Event.committed(Seq(self.feed.seq + i), pending)
-                    for i, pending in enumerate(decision.events, start=1)
-                ]
-                seq = events[-1].seq if events else self.feed.seq
-                status = 201 if isinstance(command, Declare) and events else 200
-                body = orjson.dumps(
-                    {"seq": seq, "alerts": [alert_to_json(a) for a in decision.alerts]}
+        try:
+            async with self._lock:
+                result, committed = await self._write(
+                    command, principal, idempotency_key, fingerprint
                 )
-                remember = None
-                if idempotency_key is not None:
-                    # bound to the key even when nothing is written: a retry after the
-                    # state changed must get this answer, not do something new
-                    remember = IdempotencyRecord(
-                        principal.name, idempotency_key, fingerprint, status, body
-                    )
-                if not events and remember is None:
-                    await tx.rollback()
-                    return WriteResult(status, body, seq)
-                audit = []
-                if events:
-                    regions = ",".join(a.region_id for a in decision.alerts[:30])
-                    detail = f"seq {events[0].seq}-{seq}: {regions}"
-                    audit.append(AuditEntry(now, principal.name, _action(command), "ok", detail))
-                committed = await tx.commit(events, remember, audit)
-            except BaseException:
-                await tx.rollback()
-                raise
-            if committed:
-                # Other processes first (the bus only writes to a socket), then this
-                # process's own subscribers: their fan-outs then run side by side.
-                for hook in self.after_commit:
-                    try:
-                        await hook(committed)
-                    except Exception:  # the write is committed: its answer stands
-                        log.exception("after-commit hook %r failed at seq %s", hook, seq)
-                self.feed.ingest([(c.event, c.raw) for c in committed])
+                if committed:
+                    await self._announce(committed)
+        except UnknownAlertError:
+            await self._explain_unknown(command)
+            raise
+        except OutOfScopeError as e:
+            entry = AuditEntry(self.clock(), principal.name, _action(command), "denied", e.detail)
+            await self.store.audit([entry])
+            raise
         if committed:
             self._maybe_snapshot()
-        return WriteResult(status, body, seq, committed=tuple(committed))
+        return result
+
+    async def _write(
+        self, command: Command, principal: Principal, key: str | None, fingerprint: str
+    ) -> tuple[WriteResult, list[Committed]]:
+        """Under the engine's lock: the store's write lock, decide, commit (or not)."""
+        tx = await self.store.begin_write(self.feed.seq, principal.name, key)
+        try:
+            self.feed.ingest_raw(tx.tail)
+            plan = self._plan(tx, command, principal, key, fingerprint)
+            if isinstance(plan, WriteResult):
+                return plan, []
+            if tx.blocks_loop:  # SQLite: the loop waits for the fsync (see store.sqlite_log)
+                committed = tx.commit_blocking(plan.events, plan.remember, plan.audit)
+            else:
+                committed = await tx.commit(plan.events, plan.remember, plan.audit)
+        finally:  # nothing to undo once committed
+            if tx.blocks_loop:
+                tx.rollback_blocking()
+            else:
+                await tx.rollback()
+        return plan.result(committed), committed
+
+    def _plan(
+        self,
+        tx: WriteTransaction,
+        command: Command,
+        principal: Principal,
+        key: str | None,
+        fingerprint: str,
+    ) -> _Plan | WriteResult:
+        """What to commit, decided on the state the write lock shows; or the answer when
+        there is nothing to commit."""
+        if not tx.principal_active:
+            raise AuthError(f"the token '{principal.name}' was revoked")
+        if tx.prior_answer is not None:
+            return self._replay(tx.prior_answer, fingerprint)
+        check_scope(self.tree, principal, touched_regions(command, self.projection))
+        now = self.clock()
+        decision = decide(
+            command, self.projection, self.tree, now=now, issuer=principal.name, new_id=self.new_id
+        )
+        events = [
+            Event.committed(Seq(self.feed.seq + i), pending)
+            for i, pending in enumerate(decision.events, start=1)
+        ]
+        seq = events[-1].seq if events else self.feed.seq
+        status = 201 if isinstance(command, Declare) and events else 200
+        body = orjson.dumps({"seq": seq, "alerts": [alert_to_json(a) for a in decision.alerts]})
+        remember = None
+        if key is not None:
+            # bound to the key even when nothing is written: a retry after the state
+            # changed must get this answer, not do something new
+            remember = IdempotencyRecord(principal.name, key, fingerprint, status, body)
+        if not events and remember is None:
+            return WriteResult(status, body, seq)
+        audit = []
+        if events:
+            regions = ",".join(a.region_id for a in decision.alerts[:30])
+            detail = f"seq {events[0].seq}-{seq}: {regions}"
+            audit.append(AuditEntry(now, principal.name, _action(command), "ok", detail))
+        return _Plan(events, remember, audit, WriteResult(status, body, seq))
+
+    async def _announce(self, committed: list[Committed]) -> None:
+        """Other processes first (the bus only writes to a socket), then this process's
+        own subscribers: their fan-outs then run side by side."""
+        for hook in self.after_commit:
+            try:
+                await hook(committed)
+            except Exception:  # the write is committed: its answer stands
+                log.exception(
+                    "after-commit hook %r failed at seq %s", hook, committed[-1].event.seq
+                )
+        self.feed.ingest([(c.event, c.raw) for c in committed])
 
     def _replay(self, prior: IdempotencyRecord, fingerprint: str) -> WriteResult:
         if prior.fingerprint != fingerprint:

@@ -26,10 +26,23 @@ from tryvoha.domain.regions import RegionId
 JSON = dict[str, Any]
 
 
+_FORMATTED: dict[datetime, str] = {}  # an event names the same moment two or three times
+_FORMATTED_MAX = 4096
+
+
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds: 2024-11-13T05:12:03.000Z."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    text = _FORMATTED.get(moment)  # equal moments in any zone are one key: the same text
+    if text is None:
+        utc = moment.astimezone(UTC)
+        if utc.year < 1000:  # as it always was: the year unpadded (strftime's %Y)
+            text = utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+        else:
+            text = f"{utc.isoformat(timespec='milliseconds')[:-6]}Z"
+        if len(_FORMATTED) >= _FORMATTED_MAX:
+            _FORMATTED.clear()
+        _FORMATTED[moment] = text
+    return text
 
 
 def parse_time(text: str) -> datetime:
@@ -56,10 +69,10 @@ def alert_to_json(alert: Alert) -> JSON:
     return {
         "id": alert.id,
         "region_id": alert.region_id,
-        "threat": alert.threat.value,
-        "level": alert.level.value,
+        "threat": alert.threat._value_,  # _value_: a plain attribute, not a descriptor
+        "level": alert.level._value_,
         "threats": [
-            {"kind": t.kind.value, "started_at": format_time(t.started_at), "note": t.note}
+            {"kind": t.kind._value_, "started_at": format_time(t.started_at), "note": t.note}
             for t in alert.threats
         ],
         "message": None
@@ -94,7 +107,7 @@ def alert_from_json(data: JSON) -> Alert:
 def event_to_json(event: Event) -> JSON:
     return {
         "seq": event.seq,
-        "type": event.type.value,
+        "type": event.type._value_,
         "at": format_time(event.at),
         "issuer": event.issuer,
         "alert": alert_to_json(event.alert),

@@ -1,8 +1,22 @@
-"""The store: the append-only event log, plus the read models and records derived beside it.
+"""The store: the append-only event log, plus the read models and records kept beside it.
 
-A backend implements `Store`. Its log gives every committed event a `seq` one greater than
-the last, with no gaps, in commit order; a write is committed durably before `commit`
-returns. SQLite is the embedded default; PostgreSQL plugs in behind the same protocol.
+A backend is a few small protocols, each used by the parts that need only it:
+
+- `EventLog`: the log itself. Every committed event gets a `seq` one greater than the
+  last, with no gaps, in commit order, whoever commits it (several processes, several
+  machines); a write is committed durably before its commit returns. A reader that has
+  seen `seq` N and reads "after N" never misses an event committed later with a smaller
+  seq: seqs are handed out under the log's write lock, and each commit is visible before
+  the next writer gets the lock.
+- `Snapshots`: the projection saved now and then, so a start need not replay everything.
+- `ReadModels`: alerts by id, history pages, intervals for statistics.
+- `Issuers`: tokens and the audit log.
+- `Transfer`: rows as they are, for `tryvoha migrate-store`.
+
+Blocking is in the types. SQLite's write transaction runs on the event loop's thread (a
+thread hand-off cost more than its statements) and its commit waits there for one fsync:
+its methods are plain `def ..._blocking`. PostgreSQL's are coroutines. `WriteTransaction`
+is the union of the two, told apart by `blocks_loop`.
 """
 
 from __future__ import annotations
@@ -10,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol
 
 from tryvoha.domain.alerts import Alert, ThreatType
 from tryvoha.domain.events import Event, PendingEvent, Seq
@@ -24,6 +38,10 @@ class StoreError(Exception):
 
 class TokenExistsError(StoreError):
     pass
+
+
+class SchemaError(StoreError):
+    """The store's schema is not the one this tryvoha needs (older, newer, or unmigrated)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +97,12 @@ class HistoryPage:
     next_cursor: str | None
 
 
-class WriteTransaction(Protocol):
-    """Holds the log's write lock from `begin_write` until `commit` or `rollback`.
+class _UnderTheLock(Protocol):
+    """What a write transaction read after taking the log's write lock.
 
     The caller numbers the events it commits: the first is one after the last event of
-    `tail` (or after `after` when the tail is empty). A number already taken fails the
-    commit, so the log never has a gap or a duplicate.
+    `tail` (or after the `after` given to begin_write when the tail is empty). A number
+    already taken, or one that leaves a gap, fails the commit.
     """
 
     @property
@@ -100,6 +118,30 @@ class WriteTransaction(Protocol):
         """Whether the token named `principal` exists and is not revoked, read under the
         write lock (a revocation committed before it is seen)."""
 
+
+class LoopWriteTransaction(_UnderTheLock, Protocol):
+    """A transaction whose statements run on the event loop's own thread (SQLite): the
+    loop waits for them, and for the commit's fsync. Short: one commit at a time."""
+
+    @property
+    def blocks_loop(self) -> Literal[True]: ...
+
+    def commit_blocking(
+        self,
+        events: Sequence[Event],
+        remember: IdempotencyRecord | None,
+        audit: Sequence[AuditEntry] = (),
+    ) -> list[Committed]: ...
+
+    def rollback_blocking(self) -> None: ...
+
+
+class AsyncWriteTransaction(_UnderTheLock, Protocol):
+    """A transaction whose statements are awaited (PostgreSQL): the loop serves meanwhile."""
+
+    @property
+    def blocks_loop(self) -> Literal[False]: ...
+
     async def commit(
         self,
         events: Sequence[Event],
@@ -110,18 +152,14 @@ class WriteTransaction(Protocol):
     async def rollback(self) -> None: ...
 
 
-class Store(Protocol):
-    url: str
-    epoch: str  # the log's identity, set by open(): a replaced store has another
+WriteTransaction = LoopWriteTransaction | AsyncWriteTransaction
 
-    async def open(self) -> None: ...
 
-    async def close(self) -> None: ...
-
-    # the log
+class EventLog(Protocol):
     async def last_seq(self) -> Seq: ...
 
-    async def read_events(self, after: Seq, limit: int) -> list[bytes]: ...
+    async def read_events(self, after: Seq, limit: int) -> list[bytes]:
+        """Up to `limit` events after `after`, in seq order: any range, from any process."""
 
     async def events_by_issuer(self, issuer: str, limit: int) -> list[bytes]:
         """The newest events this issuer wrote, newest first."""
@@ -132,17 +170,27 @@ class Store(Protocol):
 
     async def begin_write(
         self, after: Seq, principal: str | None = None, idempotency_key: str | None = None
-    ) -> WriteTransaction: ...
+    ) -> WriteTransaction:
+        """Wait, without blocking the loop, for the log's write lock (held until the
+        transaction ends), then read what was committed after `after`, the key's stored
+        answer and whether the principal is active."""
 
     async def append_batch(self, events: Sequence[PendingEvent]) -> Seq:
-        """Bulk append for imports: one transaction, seqs given by the store; the last seq."""
+        """Append in one transaction, under the write lock, numbered by the store (after
+        whatever is there); the last seq."""
 
-    # projection snapshots (a cache: the log stays the truth)
+
+class Snapshots(Protocol):
+    """Projection snapshots: a cache, the log stays the truth."""
+
     async def load_snapshot(self) -> tuple[Seq, bytes] | None: ...
 
     async def save_snapshot(self, seq: Seq, payload: bytes) -> None: ...
 
-    # read models derived from the log
+
+class ReadModels(Protocol):
+    """Read models derived from the log in the same transaction as its events."""
+
     async def get_alert(self, alert_id: str) -> Alert | None: ...
 
     async def alert_history(self, query: HistoryQuery) -> HistoryPage: ...
@@ -161,7 +209,8 @@ class Store(Protocol):
         """When this issuer's alerts begin and end: the first start and the last end
         (None while one is active); None when it has no alerts."""
 
-    # issuers
+
+class Issuers(Protocol):
     async def create_token(
         self, name: str, role: Role, scope: Sequence[RegionId], token_hash: str
     ) -> TokenRecord: ...
@@ -175,3 +224,56 @@ class Store(Protocol):
     async def audit(self, entries: Sequence[AuditEntry]) -> None: ...
 
     async def read_audit(self, actor: str | None, limit: int) -> list[AuditEntry]: ...
+
+
+Row = tuple[Any, ...]
+
+# The tables `Transfer` moves, each with its columns in the order rows carry them (both
+# backends have the same columns: times as integer milliseconds, payloads as bytes).
+TABLES: dict[str, tuple[str, ...]] = {
+    "events": ("seq", "type", "at_ms", "alert_id", "region_id", "issuer", "payload"),
+    "alerts": ("id", "region_id", "threat", "started_ms", "ended_ms", "issuer", "payload"),
+    "tokens": ("id", "name", "role", "scope", "hash", "created_ms", "revoked_ms"),
+    "audit": ("id", "at_ms", "actor", "action", "outcome", "detail"),
+    "idempotency": ("principal", "key", "fingerprint", "status", "body", "created_ms"),
+    "snapshots": ("seq", "payload", "created_ms"),
+    "meta": ("key", "value"),
+}
+KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order of these
+    "events": ("seq",),
+    "alerts": ("id",),
+    "tokens": ("id",),
+    "audit": ("id",),
+    "idempotency": ("principal", "key"),
+    "snapshots": ("seq",),
+    "meta": ("key",),
+}
+
+
+class Transfer(Protocol):
+    """Rows as they are stored, for moving a whole store to another backend."""
+
+    async def count_rows(self, table: str) -> int: ...
+
+    async def export_rows(self, table: str, after: Row | None, limit: int) -> list[Row]:
+        """Up to `limit` rows of `table` whose KEYS come after `after` (a key; None: from
+        the start), in the order of their keys."""
+
+    async def import_rows(self, table: str, rows: Sequence[Row]) -> None:
+        """Write rows as they are, in one transaction (bulk: COPY, executemany). Events go
+        in only after the last seq of the log, with no gap."""
+
+    async def finish_import(self) -> None:
+        """After the last import_rows: rebuild what a bulk load set aside (counters,
+        indexes), so the store is as if it had been written one event at a time."""
+
+
+class Store(EventLog, Snapshots, ReadModels, Issuers, Transfer, Protocol):
+    url: str
+    epoch: str  # the log's identity, set by open(): a replaced store has another
+
+    async def open(self) -> None:
+        """Connect; create the schema in a brand-new empty store; refuse (SchemaError) a
+        store whose schema is older or newer than this tryvoha's."""
+
+    async def close(self) -> None: ...

@@ -24,48 +24,49 @@ from tryvoha.domain.events import PendingEvent, Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_from_json
+from tryvoha.store import rows as sql
 from tryvoha.store.base import (
+    TABLES,
     AuditEntry,
     HistoryPage,
     HistoryQuery,
+    Row,
     StoreError,
     TokenExistsError,
     TokenRecord,
 )
+from tryvoha.store.schema import State, refuse, upgrade
 from tryvoha.store.sqlite_log import LogTransaction, LogWriter
 from tryvoha.store.sqlite_rows import (
-    alert_filter,
     forget_idempotency,
-    history,
     insert_audit,
     insert_events,
+    insert_rows,
     last_seq,
     number,
-    token_row,
 )
-from tryvoha.store.sqlite_schema import (
-    connect,
-    from_ms,
-    migrate,
-    now_ms,
-    path_from_url,
-    transaction,
-)
+from tryvoha.store.sqlite_schema import connect, found, transaction
+from tryvoha.store.urls import sqlite_path
 
 T = TypeVar("T")
 IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000  # a retry later than a day is a new request
 
 
+def _params() -> sql.Params:
+    return sql.Params("qmark")
+
+
 class SqliteStore:
     def __init__(self, url: str, read_threads: int = 2) -> None:
         self.url = url
-        self.path = path_from_url(url)
+        self.path = sqlite_path(url)
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
         self._readers = ThreadPoolExecutor(read_threads, thread_name_prefix="sqlite-reader")
         self._local = threading.local()
         self._wconn: sqlite3.Connection | None = None
         self._log: LogWriter | None = None
         self._read_conns: list[sqlite3.Connection] = []
+        self._closed = False
         self.epoch = ""
 
     # -- plumbing -------------------------------------------------------------
@@ -85,6 +86,9 @@ class SqliteStore:
             self._read_conns.append(conn)
         return fn(conn, *args)
 
+    async def _rows(self, statement: str, params: Sequence[Any]) -> list[Any]:
+        return await self._read(lambda conn: conn.execute(statement, params).fetchall())
+
     @property
     def _w(self) -> sqlite3.Connection:
         if self._wconn is None:
@@ -99,7 +103,15 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             conn = connect(self.path)
-            migrate(conn, self.path)
+            try:
+                schema = found(conn)
+                if schema.state is State.EMPTY:  # a new store: created here, at once
+                    upgrade(self.url)
+                    schema = found(conn)
+                refuse(schema, self.url)
+            except BaseException:
+                conn.close()
+                raise
             self.epoch = conn.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
             self._wconn = conn
             self._maintain_now()
@@ -108,6 +120,9 @@ class SqliteStore:
             raise StoreError(f"cannot open {self.path}: {e}") from None
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -129,23 +144,17 @@ class SqliteStore:
         return await self._read(last_seq)
 
     async def read_events(self, after: Seq, limit: int) -> list[bytes]:
-        def _q(conn: sqlite3.Connection) -> list[bytes]:
-            rows = conn.execute(
-                "SELECT payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
-            ).fetchall()
-            return [r[0] for r in rows]
-
-        return await self._read(_q)
+        rows = await self._rows(
+            "SELECT payload FROM events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
+        )
+        return [r[0] for r in rows]
 
     async def events_by_issuer(self, issuer: str, limit: int) -> list[bytes]:
-        def _q(conn: sqlite3.Connection) -> list[bytes]:
-            rows = conn.execute(
-                "SELECT payload FROM events WHERE issuer = ? ORDER BY seq DESC LIMIT ?",
-                (issuer, limit),
-            ).fetchall()
-            return [r[0] for r in rows]
-
-        return await self._read(_q)
+        rows = await self._rows(
+            "SELECT payload FROM events WHERE issuer = ? ORDER BY seq DESC LIMIT ?",
+            (issuer, limit),
+        )
+        return [r[0] for r in rows]
 
     async def events_of_alerts(self, alert_ids: Sequence[str]) -> list[bytes]:
         def _q(conn: sqlite3.Connection) -> list[bytes]:
@@ -179,7 +188,7 @@ class SqliteStore:
         if self._wconn is None:
             return
         with transaction(self._wconn) as conn:
-            forget_idempotency(conn, now_ms() - IDEMPOTENCY_RETENTION_MS)
+            forget_idempotency(conn, sql.now_ms() - IDEMPOTENCY_RETENTION_MS)
         self._wconn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     async def append_batch(self, events: Sequence[PendingEvent]) -> Seq:
@@ -193,20 +202,15 @@ class SqliteStore:
     # -- snapshots --------------------------------------------------------------
 
     async def load_snapshot(self) -> tuple[Seq, bytes] | None:
-        def _q(conn: sqlite3.Connection) -> tuple[Seq, bytes] | None:
-            row = conn.execute(
-                "SELECT seq, payload FROM snapshots ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            return None if row is None else (Seq(row[0]), bytes(row[1]))
-
-        return await self._read(_q)
+        rows = await self._rows("SELECT seq, payload FROM snapshots ORDER BY seq DESC LIMIT 1", ())
+        return (Seq(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     async def save_snapshot(self, seq: Seq, payload: bytes) -> None:
         def _save() -> None:
             with transaction(self._w) as conn:
                 conn.execute(
                     "INSERT OR REPLACE INTO snapshots (seq, payload, created_ms) VALUES (?, ?, ?)",
-                    (seq, payload, now_ms()),
+                    (seq, payload, sql.now_ms()),
                 )
                 conn.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
 
@@ -215,11 +219,8 @@ class SqliteStore:
     # -- read models --------------------------------------------------------------
 
     async def get_alert(self, alert_id: str) -> Alert | None:
-        def _q(conn: sqlite3.Connection) -> Alert | None:
-            row = conn.execute("SELECT payload FROM alerts WHERE id = ?", (alert_id,)).fetchone()
-            return None if row is None else alert_from_json(orjson.loads(row[0]))
-
-        return await self._read(_q)
+        rows = await self._rows("SELECT payload FROM alerts WHERE id = ?", (alert_id,))
+        return alert_from_json(orjson.loads(rows[0][0])) if rows else None
 
     async def has_alert_ids(self, alert_ids: Sequence[str]) -> set[str]:
         def _q(conn: sqlite3.Connection) -> set[str]:
@@ -236,20 +237,17 @@ class SqliteStore:
         return await self._read(_q)
 
     async def alert_span(self, issuer: str) -> tuple[datetime, datetime | None] | None:
-        def _q(conn: sqlite3.Connection) -> tuple[datetime, datetime | None] | None:
-            first, last, active = conn.execute(
-                "SELECT min(started_ms), max(ended_ms), count(*) - count(ended_ms)"
-                " FROM alerts WHERE issuer = ?",
-                (issuer,),
-            ).fetchone()
-            if first is None:
-                return None
-            return from_ms(first), None if active or last is None else from_ms(last)
-
-        return await self._read(_q)
+        rows = await self._rows(
+            "SELECT min(started_ms), max(ended_ms), count(*) - count(ended_ms)"
+            " FROM alerts WHERE issuer = ?",
+            (issuer,),
+        )
+        return sql.span(*rows[0])
 
     async def alert_history(self, query: HistoryQuery) -> HistoryPage:
-        return await self._read(history, query)
+        p = _params()
+        statement = sql.history_sql(p, query)
+        return sql.history_page(await self._rows(statement, p.values), query)
 
     async def alert_intervals(
         self,
@@ -258,18 +256,9 @@ class SqliteStore:
         since: datetime | None,
         until: datetime | None,
     ) -> list[tuple[RegionId, datetime, datetime | None]]:
-        def _q(conn: sqlite3.Connection) -> list[tuple[RegionId, datetime, datetime | None]]:
-            where, params = alert_filter(regions, threat, since, until)
-            rows = conn.execute(
-                f"SELECT region_id, started_ms, ended_ms FROM alerts{where} ORDER BY started_ms",
-                params,
-            ).fetchall()
-            return [
-                (RegionId(r[0]), from_ms(r[1]), None if r[2] is None else from_ms(r[2]))
-                for r in rows
-            ]
-
-        return await self._read(_q)
+        p = _params()
+        statement = sql.intervals_sql(p, regions, threat, since, until)
+        return [sql.interval(r) for r in await self._rows(statement, p.values)]
 
     # -- issuers and audit ------------------------------------------------------------
 
@@ -277,7 +266,7 @@ class SqliteStore:
         self, name: str, role: Role, scope: Sequence[RegionId], token_hash: str
     ) -> TokenRecord:
         def _create() -> TokenRecord:
-            created = now_ms()
+            created = sql.now_ms()
             detail = f"name={name} role={role} scope={','.join(scope)}"
             try:
                 with transaction(self._w) as conn:
@@ -286,31 +275,28 @@ class SqliteStore:
                         " VALUES (?, ?, ?, ?, ?)",
                         (name, role.value, ",".join(scope), token_hash, created),
                     )
-                    entry = AuditEntry(from_ms(created), "cli", "token.create", "ok", detail)
+                    entry = AuditEntry(sql.from_ms(created), "cli", "token.create", "ok", detail)
                     insert_audit(conn, [entry])
             except sqlite3.IntegrityError:
                 raise TokenExistsError(f"a token named '{name}' exists already") from None
             return TokenRecord(
-                int(cursor.lastrowid or 0), name, role, tuple(scope), from_ms(created), None
+                int(cursor.lastrowid or 0), name, role, tuple(scope), sql.from_ms(created), None
             )
 
         return await self._write(_create)
 
     async def list_tokens(self) -> list[TokenRecord]:
-        def _q(conn: sqlite3.Connection) -> list[TokenRecord]:
-            rows = conn.execute(
-                "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens ORDER BY id"
-            ).fetchall()
-            return [token_row(r) for r in rows]
-
-        return await self._read(_q)
+        rows = await self._rows(
+            "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens ORDER BY id", ()
+        )
+        return [sql.token_row(r) for r in rows]
 
     async def revoke_token(self, name: str) -> bool:
         def _revoke() -> bool:
             with transaction(self._w) as conn:
                 cursor = conn.execute(
                     "UPDATE tokens SET revoked_ms = ? WHERE name = ? AND revoked_ms IS NULL",
-                    (now_ms(), name),
+                    (sql.now_ms(), name),
                 )
                 if cursor.rowcount:
                     entry = AuditEntry(
@@ -322,14 +308,11 @@ class SqliteStore:
         return await self._write(_revoke)
 
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        def _q(conn: sqlite3.Connection) -> TokenRecord | None:
-            row = conn.execute(
-                "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens WHERE hash = ?",
-                (token_hash,),
-            ).fetchone()
-            return None if row is None else token_row(row)
-
-        return await self._read(_q)
+        rows = await self._rows(
+            "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens WHERE hash = ?",
+            (token_hash,),
+        )
+        return sql.token_row(rows[0]) if rows else None
 
     async def audit(self, entries: Sequence[AuditEntry]) -> None:
         def _a() -> None:
@@ -339,13 +322,41 @@ class SqliteStore:
         await self._write(_a)
 
     async def read_audit(self, actor: str | None, limit: int) -> list[AuditEntry]:
-        def _q(conn: sqlite3.Connection) -> list[AuditEntry]:
-            sql = "SELECT at_ms, actor, action, outcome, detail FROM audit"
-            params: list[Any] = []
-            if actor is not None:
-                sql += " WHERE actor = ?"
-                params.append(actor)
-            rows = conn.execute(sql + " ORDER BY id DESC LIMIT ?", [*params, limit]).fetchall()
-            return [AuditEntry(from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+        statement = "SELECT at_ms, actor, action, outcome, detail FROM audit"
+        params: list[Any] = []
+        if actor is not None:
+            statement += " WHERE actor = ?"
+            params.append(actor)
+        rows = await self._rows(statement + " ORDER BY id DESC LIMIT ?", [*params, limit])
+        return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
-        return await self._read(_q)
+    # -- transfer ---------------------------------------------------------------------
+
+    async def count_rows(self, table: str) -> int:
+        rows = await self._rows(f"SELECT count(*) FROM {_table(table)}", ())
+        return int(rows[0][0])
+
+    async def export_rows(self, table: str, after: Row | None, limit: int) -> list[Row]:
+        p = _params()
+        statement = sql.export_sql(p, _table(table), after, limit)
+        return [tuple(r) for r in await self._rows(statement, p.values)]
+
+    async def import_rows(self, table: str, rows: Sequence[Row]) -> None:
+        def _import() -> None:
+            with transaction(self._w) as conn:
+                insert_rows(conn, _table(table), rows)
+
+        await self._write(_import)
+
+    async def finish_import(self) -> None:
+        def _finish() -> None:
+            self.epoch = self._w.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+            self._w.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+        await self._write(_finish)
+
+
+def _table(name: str) -> str:
+    if name not in TABLES:
+        raise StoreError(f"no table '{name}' to move")
+    return name

@@ -1,4 +1,4 @@
-"""The engine's writes to the SQLite log, on the event loop's own thread.
+"""The engine's writes to the SQLite log, on the event loop's own thread (blocking it).
 
 An engine write is short and rare, and its answer waits for its COMMIT anyway; handing
 it to a thread and back cost two wake-ups per step (begin, commit), more than the
@@ -7,8 +7,9 @@ statements themselves. So the engine's transaction runs here, on its own connect
 - The lock is taken with BEGIN IMMEDIATE that never waits inside SQLite (busy_timeout
   is 0 on this connection). When another connection holds it (another serving process,
   an import, a snapshot), the wait is an asyncio sleep: the loop keeps serving.
-- COMMIT waits for its fsync on the loop. That is the write's own latency; the rest of
-  the process waits one commit at most (about half a millisecond on an SSD).
+- COMMIT waits for its fsync on the loop, hence `commit_blocking`. That is the write's
+  own latency; the rest of the process waits one commit at most (about half a
+  millisecond on an SSD).
 - WAL checkpoints never run at this connection's commits (they copy pages into the
   database and fsync it: milliseconds). The store runs them on its writer thread, with
   its other upkeep, once MAINTAIN_EVERY commits have been made and writes pause for
@@ -25,11 +26,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from tryvoha.domain.events import Event, Seq
 from tryvoha.store.base import AuditEntry, Committed, IdempotencyRecord, StoreError
+from tryvoha.store.rows import now_ms
 from tryvoha.store.sqlite_rows import insert_audit, insert_events, insert_idempotency
-from tryvoha.store.sqlite_schema import connect, now_ms
+from tryvoha.store.sqlite_schema import connect
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +86,7 @@ class LogWriter:
                 if row is not None:
                     prior = IdempotencyRecord(principal, key, row[0], row[1], bytes(row[2]))
         except BaseException:
-            self.rollback()
+            self.rollback_blocking()
             raise
         return LogTransaction(self, tail, prior, active)
 
@@ -103,7 +106,7 @@ class LogWriter:
             await asyncio.sleep(pause)
             pause = min(pause * 2, LAST_RETRY_SECONDS)
 
-    def commit(
+    def commit_blocking(
         self,
         events: Sequence[Event],
         remember: IdempotencyRecord | None,
@@ -117,7 +120,7 @@ class LogWriter:
             insert_audit(conn, audit)
             conn.execute("COMMIT")
         except BaseException:
-            self.rollback()
+            self.rollback_blocking()
             raise
         self._unmaintained += 1
         if self._idle is not None:
@@ -137,29 +140,35 @@ class LogWriter:
         except Exception:  # a committed write's answer stands; the next upkeep will do
             log.exception("could not schedule the store's upkeep")
 
-    def rollback(self) -> None:
+    def rollback_blocking(self) -> None:
         if self.conn.in_transaction:
             self.conn.execute("ROLLBACK")
 
 
 @dataclass
 class LogTransaction:
+    """A LoopWriteTransaction (store.base): SQLite's, on the loop's thread."""
+
     writer: LogWriter
     tail: Sequence[bytes]
     prior_answer: IdempotencyRecord | None
     principal_active: bool
     done: bool = field(default=False)
 
-    async def commit(
+    @property
+    def blocks_loop(self) -> Literal[True]:
+        return True
+
+    def commit_blocking(
         self,
         events: Sequence[Event],
         remember: IdempotencyRecord | None,
         audit: Sequence[AuditEntry] = (),
     ) -> list[Committed]:
         self.done = True
-        return self.writer.commit(events, remember, audit)
+        return self.writer.commit_blocking(events, remember, audit)
 
-    async def rollback(self) -> None:
+    def rollback_blocking(self) -> None:
         if not self.done:
             self.done = True
-            self.writer.rollback()
+            self.writer.rollback_blocking()

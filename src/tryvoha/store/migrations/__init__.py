@@ -1,0 +1,1 @@
+"""Alembic's scripts for the store's schema, for SQLite and PostgreSQL alike (see store.schema)."""

@@ -1,0 +1,195 @@
+"""What both backends store, row by row: the encoding of events, and the queries they share.
+
+The two backends hold the same tables with the same columns (times as integer
+milliseconds since 1970, payloads as bytes), so an event's bytes are made once, here, and
+a row read from one store can be written to the other as it is. The queries differ only
+in how parameters are written (`?` for SQLite, `$1` for PostgreSQL): `Params` writes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+
+from tryvoha.domain.alerts import ThreatType
+from tryvoha.domain.events import Event
+from tryvoha.domain.regions import RegionId
+from tryvoha.domain.scope import Role
+from tryvoha.protocol.wire import alert_from_json, event_to_json
+from tryvoha.store.base import (
+    KEYS,
+    TABLES,
+    Committed,
+    HistoryPage,
+    HistoryQuery,
+    Row,
+    TokenRecord,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+
+
+def to_ms(moment: datetime) -> int:
+    return (moment - EPOCH) // MILLISECOND
+
+
+def from_ms(ms: int) -> datetime:
+    return EPOCH + ms * MILLISECOND
+
+
+def now_ms() -> int:
+    return to_ms(datetime.now(UTC))
+
+
+def encode(events: Sequence[Event]) -> tuple[list[Committed], list[Row], list[Row]]:
+    """The events' bytes, and their rows in `events` and `alerts` (one row per alert: the
+    state after the last of these events that touched it)."""
+    committed: list[Committed] = []
+    event_rows: list[Row] = []
+    last: dict[str, tuple[Event, dict[str, Any]]] = {}  # per alert: its last event here
+    for event in events:
+        data = event_to_json(event)
+        raw = orjson.dumps(data)
+        alert = event.alert
+        event_rows.append(
+            (
+                event.seq,
+                event.type.value,
+                to_ms(event.at),
+                alert.id,
+                alert.region_id,
+                event.issuer,
+                raw,
+            )
+        )
+        last[alert.id] = (event, data["alert"])
+        committed.append(Committed(event, raw))
+    alert_rows: list[Row] = [
+        (
+            a.id,
+            a.region_id,
+            a.threat._value_,
+            to_ms(a.started_at),
+            None if a.ended_at is None else to_ms(a.ended_at),
+            a.issuer,
+            orjson.dumps(data),
+        )
+        for a, data in ((e.alert, data) for e, data in last.values())
+    ]
+    return committed, event_rows, alert_rows
+
+
+def token_row(row: Sequence[Any]) -> TokenRecord:
+    """id, name, role, scope, created_ms, revoked_ms."""
+    scope = tuple(RegionId(s) for s in row[3].split(",") if s)
+    return TokenRecord(
+        int(row[0]),
+        row[1],
+        Role(row[2]),
+        scope,
+        from_ms(row[4]),
+        None if row[5] is None else from_ms(row[5]),
+    )
+
+
+class Params:
+    """Parameters of one statement, written the backend's way."""
+
+    def __init__(self, style: Literal["qmark", "numeric"]) -> None:
+        self.style = style
+        self.values: list[Any] = []
+
+    def __call__(self, value: Any) -> str:
+        self.values.append(value)
+        return "?" if self.style == "qmark" else f"${len(self.values)}"
+
+    def one_of(self, column: str, values: Sequence[Any]) -> str:
+        if self.style == "qmark":
+            return f"{column} IN ({','.join(self(v) for v in values)})"
+        return f"{column} = ANY({self(list(values))})"
+
+
+def alert_filter(
+    p: Params,
+    regions: frozenset[RegionId] | None,
+    threat: ThreatType | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> list[str]:
+    clauses: list[str] = []
+    if regions is not None:
+        clauses.append(p.one_of("region_id", sorted(regions)))
+    if threat is not None:
+        clauses.append(f"threat = {p(threat.value)}")
+    if since is not None:
+        clauses.append(f"(ended_ms IS NULL OR ended_ms > {p(to_ms(since))})")
+    if until is not None:
+        clauses.append(f"started_ms < {p(to_ms(until))}")
+    return clauses
+
+
+def where(clauses: Sequence[str]) -> str:
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def intervals_sql(
+    p: Params,
+    regions: frozenset[RegionId] | None,
+    threat: ThreatType | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> str:
+    clauses = alert_filter(p, regions, threat, since, until)
+    return f"SELECT region_id, started_ms, ended_ms FROM alerts{where(clauses)} ORDER BY started_ms"
+
+
+def interval(row: Sequence[Any]) -> tuple[RegionId, datetime, datetime | None]:
+    return RegionId(row[0]), from_ms(row[1]), None if row[2] is None else from_ms(row[2])
+
+
+def history_sql(p: Params, query: HistoryQuery) -> str:
+    """Alerts newest first, one more than a page (to know whether another follows)."""
+    clauses = alert_filter(p, query.regions, query.threat, query.since, query.until)
+    if query.issuer is not None:
+        clauses.append(f"issuer = {p(query.issuer)}")
+    if query.cursor is not None:
+        started, _, alert_id = query.cursor.partition("_")
+        clauses.append(
+            f"(started_ms < {p(int(started))} OR (started_ms = {p(int(started))}"
+            f" AND id < {p(alert_id)}))"
+        )
+    return (
+        f"SELECT started_ms, id, payload FROM alerts{where(clauses)}"
+        f" ORDER BY started_ms DESC, id DESC LIMIT {p(query.limit + 1)}"
+    )
+
+
+def history_page(rows: Sequence[Sequence[Any]], query: HistoryQuery) -> HistoryPage:
+    alerts = [alert_from_json(orjson.loads(r[2])) for r in rows[: query.limit]]
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        next_cursor = f"{last[0]}_{last[1]}"
+    return HistoryPage(alerts, next_cursor)
+
+
+def span(
+    first: int | None, last: int | None, active: int
+) -> tuple[datetime, datetime | None] | None:
+    """alert_span from min(started_ms), max(ended_ms) and the count of active alerts."""
+    if first is None:
+        return None
+    return from_ms(first), None if active or last is None else from_ms(last)
+
+
+def export_sql(p: Params, table: str, after: Row | None, limit: int) -> str:
+    """A page of a Transfer table, in the order of its key."""
+    keys = ", ".join(KEYS[table])
+    sql = f"SELECT {', '.join(TABLES[table])} FROM {table}"
+    if after is not None:
+        sql += f" WHERE ({keys}) > ({', '.join(p(v) for v in after)})"
+    return f"{sql} ORDER BY {keys} LIMIT {p(limit)}"
