@@ -11,6 +11,7 @@ A backend is a few small protocols, each used by the parts that need only it:
 - `Snapshots`: the projection saved now and then, so a start need not replay everything.
 - `ReadModels`: alerts by id, history pages, intervals for statistics.
 - `Issuers`: tokens and the audit log.
+- `Channels`: the channels' delivery state: leases and cursors over the log.
 - `Transfer`: rows as they are, for `tryvoha migrate-store`.
 
 Blocking is in the types. SQLite's write transaction runs on the event loop's thread (a
@@ -21,7 +22,7 @@ is the union of the two, told apart by `blocks_loop`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -226,6 +227,30 @@ class Issuers(Protocol):
     async def read_audit(self, actor: str | None, limit: int) -> list[AuditEntry]: ...
 
 
+class Channels(Protocol):
+    """Delivery state of the channels (webhooks, MQTT, Telegram, web push): which process
+    delivers each one (a lease, so that one does at a time, on one box or many) and how
+    far each destination has acknowledged the log (a cursor, a seq per name)."""
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        """Take the lease `name` for `holder`, or renew it, until `seconds` from now (the
+        store's clock); False when another holder has it and it has not run out."""
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        """Give the lease up (if `holder` has it), so another can take it at once."""
+
+    async def read_cursors(self, prefix: str) -> dict[str, Seq]:
+        """Every cursor whose name starts with `prefix`."""
+
+    async def move_cursors(self, moves: Mapping[str, Seq], lease: str, holder: str) -> bool:
+        """Move each cursor forward to its seq (never back), all in one transaction, only
+        while `holder` holds `lease` (fenced): False, having moved nothing, when it does
+        not. A channel batches its moves: one commit for many deliveries."""
+
+    async def drop_cursors(self, names: Sequence[str]) -> None:
+        """Forget these cursors (a destination that was removed)."""
+
+
 Row = tuple[Any, ...]
 
 # The tables `Transfer` moves, each with its columns in the order rows carry them (both
@@ -238,6 +263,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "idempotency": ("principal", "key", "fingerprint", "status", "body", "created_ms"),
     "snapshots": ("seq", "payload", "created_ms"),
     "meta": ("key", "value"),
+    "cursors": ("name", "seq", "updated_ms"),
 }
 KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order of these
     "events": ("seq",),
@@ -247,6 +273,7 @@ KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order
     "idempotency": ("principal", "key"),
     "snapshots": ("seq",),
     "meta": ("key",),
+    "cursors": ("name",),
 }
 
 
@@ -268,7 +295,7 @@ class Transfer(Protocol):
         indexes), so the store is as if it had been written one event at a time."""
 
 
-class Store(EventLog, Snapshots, ReadModels, Issuers, Transfer, Protocol):
+class Store(EventLog, Snapshots, ReadModels, Issuers, Channels, Transfer, Protocol):
     url: str
     epoch: str  # the log's identity, set by open(): a replaced store has another
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,9 @@ LOCK_TIMEOUT = "30s"  # as long as SQLite's busy_timeout
 IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000  # a retry later than a day is a new request
 MAINTAIN_EVERY = 1_000  # commits between forgetting old idempotency keys
 CONNECT_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+
+
+NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 
 def _params() -> sql.Params:
@@ -278,6 +281,46 @@ class PostgresStore:
         return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- transfer ---------------------------------------------------------------------
+
+    # -- the channels' delivery state ----------------------------------------------
+    # Times are the database's (`NOW_MS`): the writers of many machines share one clock.
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        text, values = sql.statement(
+            sql.TAKE_LEASE + " RETURNING holder",
+            "numeric",
+            NOW_MS,
+            name=name,
+            holder=holder,
+            ttl=int(seconds * 1000),
+        )
+        async with self.pool.acquire() as conn:
+            return bool(await conn.fetch(text, *values))
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        text, values = sql.statement(sql.DROP_LEASE, "numeric", name=name, holder=holder)
+        async with self.pool.acquire() as conn:
+            await conn.execute(text, *values)
+
+    async def read_cursors(self, prefix: str) -> dict[str, Seq]:
+        found = await self._rows(
+            "SELECT name, seq FROM cursors WHERE left(name, $1) = $2", (len(prefix), prefix)
+        )
+        return {row[0]: Seq(row[1]) for row in found}
+
+    async def move_cursors(self, moves: Mapping[str, Seq], lease: str, holder: str) -> bool:
+        holds = sql.statement(sql.HOLDS_LEASE, "numeric", NOW_MS, name="", holder="")[0]
+        holds += " FOR SHARE"  # and no one takes it until this commits
+        move = sql.statement(sql.MOVE_CURSOR, "numeric", NOW_MS, name="", seq=0)[0]
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetch(holds, lease, holder):
+                return False
+            await conn.executemany(move, list(moves.items()))
+            return True
+
+    async def drop_cursors(self, names: Sequence[str]) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute("DELETE FROM cursors WHERE name = ANY($1::text[])", list(names))
 
     async def count_rows(self, table: str) -> int:
         return int(await self.pool.fetchval(f"SELECT count(*) FROM {_table(table)}"))

@@ -8,6 +8,7 @@ in how parameters are written (`?` for SQLite, `$1` for PostgreSQL): `Params` wr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -193,3 +194,36 @@ def export_sql(p: Params, table: str, after: Row | None, limit: int) -> str:
     if after is not None:
         sql += f" WHERE ({keys}) > ({', '.join(p(v) for v in after)})"
     return f"{sql} ORDER BY {keys} LIMIT {p(limit)}"
+
+
+# -- the channels' delivery state (one statement text for both backends) ----------------
+
+TAKE_LEASE = (
+    "INSERT INTO leases (name, holder, expires_ms) VALUES ({name}, {holder}, {now} + {ttl})"
+    " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms"
+    " WHERE leases.holder = excluded.holder OR leases.expires_ms < {now}"
+)
+HOLDS_LEASE = (
+    "SELECT 1 FROM leases WHERE name = {name} AND holder = {holder} AND expires_ms >= {now}"
+)
+DROP_LEASE = "DELETE FROM leases WHERE name = {name} AND holder = {holder}"
+MOVE_CURSOR = (
+    "INSERT INTO cursors (name, seq, updated_ms) VALUES ({name}, {seq}, {now})"
+    " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_ms = excluded.updated_ms"
+    " WHERE cursors.seq < excluded.seq"
+)
+
+
+def statement(
+    text: str, style: Literal["qmark", "numeric"], clock: str | None = None, **values: Any
+) -> tuple[str, list[Any]]:
+    """A statement with named places (`{name}`), written with the backend's parameters in
+    the order the places come in the text; `{now}` is the SQL expression `clock` when one
+    is given (the database's own clock), else the value `now`."""
+    params = Params(style)
+
+    def place(found: re.Match[str]) -> str:
+        name = found.group(1)
+        return clock if name == "now" and clock is not None else params(values[name])
+
+    return re.sub(r"\{(\w+)\}", place, text), params.values

@@ -27,7 +27,11 @@ from tryvoha.store.base import SchemaError, StoreError
 from tryvoha.store.sqlite_legacy import LEGACY
 from tryvoha.store.urls import kind_of, redact, sqlalchemy_url, sqlite_path
 
-REVISIONS = ("0001", "0002")  # in order; the Alembic scripts' chain (a test checks they agree)
+REVISIONS = (
+    "0001",
+    "0002",
+    "0003",
+)  # in order; the Alembic scripts' chain (a test checks they agree)
 HEAD = REVISIONS[-1]
 SQLITE_USER_VERSION = 1000  # on every Alembic-managed SQLite file: pre-Alembic tryvoha refuses it
 PG_LOCK = 0x7472_7976_6F68_6100  # advisory lock key ("tryvoha" in hex): one upgrader at a time

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -331,6 +331,58 @@ class SqliteStore:
         return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- transfer ---------------------------------------------------------------------
+
+    # -- the channels' delivery state ----------------------------------------------
+
+    async def take_lease(self, name: str, holder: str, seconds: float) -> bool:
+        now = sql.now_ms()
+        text, values = sql.statement(
+            sql.TAKE_LEASE, "qmark", name=name, holder=holder, ttl=int(seconds * 1000), now=now
+        )
+
+        def _take() -> bool:
+            with transaction(self._w) as conn:
+                return conn.execute(text, values).rowcount > 0
+
+        return await self._write(_take)
+
+    async def drop_lease(self, name: str, holder: str) -> None:
+        text, values = sql.statement(sql.DROP_LEASE, "qmark", name=name, holder=holder)
+
+        def _drop() -> None:
+            with transaction(self._w) as conn:
+                conn.execute(text, values)
+
+        await self._write(_drop)
+
+    async def read_cursors(self, prefix: str) -> dict[str, Seq]:
+        found = await self._rows(
+            "SELECT name, seq FROM cursors WHERE substr(name, 1, ?) = ?", (len(prefix), prefix)
+        )
+        return {name: Seq(seq) for name, seq in found}
+
+    async def move_cursors(self, moves: Mapping[str, Seq], lease: str, holder: str) -> bool:
+        now = sql.now_ms()
+        holds, held_values = sql.statement(
+            sql.HOLDS_LEASE, "qmark", name=lease, holder=holder, now=now
+        )
+        move = sql.statement(sql.MOVE_CURSOR, "qmark", name="", seq=0, now=0)[0]
+
+        def _move() -> bool:
+            with transaction(self._w) as conn:
+                if conn.execute(holds, held_values).fetchone() is None:
+                    return False
+                conn.executemany(move, [(name, seq, now) for name, seq in moves.items()])
+                return True
+
+        return await self._write(_move)
+
+    async def drop_cursors(self, names: Sequence[str]) -> None:
+        def _drop() -> None:
+            with transaction(self._w) as conn:
+                conn.executemany("DELETE FROM cursors WHERE name = ?", [(n,) for n in names])
+
+        await self._write(_drop)
 
     async def count_rows(self, table: str) -> int:
         rows = await self._rows(f"SELECT count(*) FROM {_table(table)}", ())

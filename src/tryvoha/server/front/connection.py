@@ -12,7 +12,6 @@ until the adapter says the answer to this one is out.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
@@ -195,9 +194,9 @@ class Connection:
         self.since = now  # when the period of the current deadline began
         self.http: h11.Connection | None = None
         self.head: h11.Request | None = None
-        self.body = bytearray()
+        self.body: bytes | bytearray = b""  # a bytearray while a body is read
         self.fresh: bytes | None = None  # the one chunk a request came in, for the memo
-        self.pending: deque[Decision] = deque()
+        self.pending: list[Decision] = []  # a few at most (a list: 56 bytes, a deque 600)
         self.ws: Protocol | None = None
 
     # -- input ----------------------------------------------------------------------
@@ -253,7 +252,7 @@ class Connection:
 
     def next_decision(self, now: float) -> Decision:
         if self.pending:
-            return self.pending.popleft()
+            return self.pending.pop(0)
         if self.mode in (Mode.HEAD, Mode.BODY):
             return self._read(now)
         return NEED_DATA
@@ -377,7 +376,8 @@ class Connection:
             except Problem as problem:
                 self._next_cycle(now, request.keep_alive)
                 return Refuse(problem, not request.keep_alive, "invalid")
-            self.mode, self.http = Mode.STREAM, None
+            self.mode = Mode.STREAM
+            self._forget_request()  # a subscriber holds nothing of how it asked
             kind = Kind.SSE_CHUNKED if request.http_version == "1.1" else Kind.SSE
             return Attach(kind, ask, line)
         if isinstance(entry, WebSocketStream):
@@ -402,6 +402,9 @@ class Connection:
             http.their_state is h11.DONE,  # h11's rule: HTTP/1.1 without Connection: close
         )
 
+    def _forget_request(self) -> None:
+        self.http, self.head, self.body, self.fresh = None, None, b"", None
+
     # -- answers the adapter writes --------------------------------------------------
 
     def respond(self, event: h11.Response | h11.Data | h11.EndOfMessage) -> bytes:
@@ -423,7 +426,7 @@ class Connection:
 
     def _next_cycle(self, now: float, keep_alive: bool) -> None:
         trailing, ended = self.http.trailing_data if self.http is not None else (b"", False)
-        self.http, self.head, self.body, self.fresh = None, None, bytearray(), None
+        self.http, self.head, self.body, self.fresh = None, None, b"", None
         if not keep_alive or (ended and not trailing.strip(b"\r\n")):
             self.mode = Mode.CLOSED
             self.pending.append(Close("answered"))
@@ -448,7 +451,7 @@ class Connection:
             return Refuse(problem, True, "invalid")
         handshake.send_response(response)
         trailing = http.trailing_data[0]
-        self.http, self.head = None, None
+        self._forget_request()
         self.mode, self.since = Mode.WS_HELLO, now
         # From here on frames only: websockets' protocol in the OPEN state (the handshake's
         # keeps the request it parsed, 2.5 KiB a socket).
@@ -456,7 +459,7 @@ class Connection:
         self.pending.append(Send(b"".join(handshake.data_to_send())))
         if trailing:
             self._ws_receive(bytes(trailing))
-        return self.pending.popleft()
+        return self.pending.pop(0)
 
     def _ws_receive(self, data: bytes) -> None:
         ws = self.ws
@@ -524,7 +527,7 @@ class Connection:
             self._ws_error(self.ws, 'send {"after": seq, "regions": [ids]} first')
             self._ws_flush(self.ws)
             self.pending.append(Close("timeout"))
-            return self.pending.popleft()
+            return self.pending.pop(0)
         what = "head" if mode is Mode.HEAD else "body"
         seconds = self.limits.head_seconds if mode is Mode.HEAD else self.limits.body_seconds
         return self._refuse(

@@ -84,7 +84,6 @@ class FrontProtocol(asyncio.Protocol):
         "loop",
         "lost",
         "paused",
-        "peer",
         "sub",
         "timer",
         "timer_at",
@@ -116,7 +115,6 @@ class FrontProtocol(asyncio.Protocol):
         self.transport = t = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.write = t.write
         t.set_write_buffer_limits(high=front.high_water, low=front.low_water)
-        self.peer = t.get_extra_info("peername")
         now = self.loop.time()
         self.core = Connection(front.router, front.services.tree, front.limits, now, front.memo)
         front.connections.add(self)
@@ -439,7 +437,7 @@ class FrontProtocol(asyncio.Protocol):
         self._close()
 
     def _log(self, line: str, status: int) -> None:
-        host, port = (self.peer or ("-", 0))[:2]
+        host, port = (self.transport.get_extra_info("peername") or ("-", 0))[:2]
         access.info('%s:%d - "%s" %d', host, port, line, status)
 
 
