@@ -7,6 +7,7 @@ this model. The flag wins over the variable; the variable wins over the default.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -69,6 +70,17 @@ def _rate(value: Any) -> Any:
 
 # NoDecode: the variable is the text 12/min, not JSON
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(_rate)]
+
+
+def _networks(value: str) -> str:
+    """Comma-separated addresses or networks (CIDR), each checked."""
+    for part in value.split(","):
+        if part.strip():
+            try:
+                ipaddress.ip_network(part.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"'{part.strip()}' is not an address or a network") from None
+    return value
 
 
 class ReplayClock(NamedTuple):
@@ -172,6 +184,27 @@ class Settings(BaseSettings):
     )
     max_queued_bytes: int = Field(
         1 << 20, ge=65_536, le=1 << 30, description="unsent bytes above which a connection is reset"
+    )
+    client_rate_limit: RateSetting = Field(
+        _rate("6000/min"),
+        description="requests per client address (a /64 for IPv6), as COUNT/PERIOD; generous because mobile networks put thousands of people behind one address; off for none",
+        json_schema_extra={"metavar": "N/PERIOD|off"},
+    )
+    max_streams_per_client: int = Field(
+        1000,
+        ge=1,
+        le=10_000_000,
+        description="SSE and WebSocket streams one client address may hold open at once",
+    )
+    token_write_rate_limit: RateSetting = Field(
+        _rate("120/min"),
+        description="writes (declare, update, clear) per token, as COUNT/PERIOD; off for none",
+        json_schema_extra={"metavar": "N/PERIOD|off"},
+    )
+    trusted_proxies: Annotated[str, AfterValidator(_networks)] = Field(
+        "",
+        description="addresses or networks of the proxies in front (a CDN, nginx), comma-separated, e.g. 127.0.0.1,10.0.0.0/8: for their requests the client is read from X-Forwarded-For",
+        json_schema_extra={"metavar": "CIDR,..."},
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error"

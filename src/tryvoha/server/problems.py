@@ -38,7 +38,11 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "A valid token is needed (for a write, or as an API key)"),
     "out_of_scope": (403, "The token may not act on a region in this request"),
     "forbidden": (403, "The token's role may not do this"),
-    "rate_limited": (429, "Too many requests with this key; retry after Retry-After seconds"),
+    "rate_limited": (429, "Too many requests; retry after Retry-After seconds"),
+    "too_many_streams": (
+        429,
+        "Too many streams open from this address; retry after Retry-After seconds",
+    ),
     "not_found": (404, "There is nothing at this address"),
     "unknown_region": (422, "No region has this id or name"),
     "outside_country": (404, "The point is outside every region's boundary"),
@@ -59,11 +63,19 @@ CATALOGUE: dict[str, tuple[int, str]] = {
 
 
 class Problem(Exception):
-    def __init__(self, code: str, detail: str, status: int | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        status: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        **extra: Any,
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
         self.status = status or CATALOGUE[code][0]
+        self.headers = headers  # e.g. Retry-After
         self.extra = extra
 
 
@@ -84,6 +96,7 @@ def problem_parts(
     headers = [(b"content-type", PROBLEM_TYPE.encode())]
     if problem.status == 401:
         headers.append((b"www-authenticate", b"Bearer"))
+    headers.extend((name.lower().encode(), value.encode()) for name, value in problem.headers)
     return problem.status, headers, orjson.dumps(body)
 
 

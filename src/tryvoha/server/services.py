@@ -13,9 +13,11 @@ from tryvoha.engine.auth import Authenticator
 from tryvoha.engine.clock import system_clock
 from tryvoha.engine.engine import Engine
 from tryvoha.server.cap_views import CapViews, signer_from
+from tryvoha.server.clients import ClientLimits, parse_networks
 from tryvoha.server.compat_gate import Gate
 from tryvoha.server.compat_views import CompatViews
 from tryvoha.server.fanout import Bounds, Fanout
+from tryvoha.server.ratelimit import RateLimiter
 from tryvoha.server.refusals import Refusals
 from tryvoha.server.views import Views
 from tryvoha.store import open_store
@@ -36,6 +38,8 @@ class Services:
     gate: Gate  # keys and rate limits of the compatible APIs
     compat: CompatViews
     refusals: Refusals
+    clients: ClientLimits  # per client address: requests, streams
+    writes: RateLimiter  # per token: writes
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -68,6 +72,13 @@ class Services:
             Gate(authenticate, settings),
             compat,
             refusals,
+            ClientLimits(
+                settings.client_rate_limit,
+                settings.max_streams_per_client,
+                parse_networks(settings.trusted_proxies.split(",")),
+                settings.rate_limit_keys,
+            ),
+            RateLimiter(settings.token_write_rate_limit, settings.rate_limit_keys),
         )
 
     async def stop(self) -> None:

@@ -19,6 +19,7 @@ from tryvoha.domain.scope import Principal
 from tryvoha.engine.engine import WriteResult
 from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
 from tryvoha.server.problems import Problem, region_in_path
+from tryvoha.server.ratelimit import retry_after
 from tryvoha.server.services import Services
 
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
@@ -78,6 +79,14 @@ async def perform(svc: Services, command: Command, request: WriteRequest) -> Wri
     """Authenticate, check the key, and carry out the command; raises AuthError, Problem
     or a DomainError for the caller to answer as problem+json."""
     principal: Principal = await svc.authenticate(request.authorization)
+    wait = svc.writes.take(principal.name)
+    if wait > 0:
+        rate = svc.writes.rate
+        raise Problem(
+            "rate_limited",
+            f"token '{principal.name}' is over {rate.count} writes per {rate.seconds:g} s",
+            headers=(("Retry-After", retry_after(wait)),),
+        )
     key = request.idempotency_key
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")

@@ -105,6 +105,7 @@ class AnswerPoll:
     path: str  # for the instance of a problem
     authorization: str | None  # for a route that takes an API key
     query: bytes
+    forwarded_for: str | None  # a trusted proxy's word on who the client is
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class Attach:
     kind: Kind
     ask: StreamAsk
     request_line: str
+    forwarded_for: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,7 @@ VERSIONS = {b"1.1": "1.1", b"1.0": "1.0"}
 class Connection:
     __slots__ = (
         "body",
+        "forwarded",
         "fresh",
         "head",
         "http",
@@ -198,6 +201,7 @@ class Connection:
         self.fresh: bytes | None = None  # the one chunk a request came in, for the memo
         self.pending: list[Decision] = []  # a few at most (a list: 56 bytes, a deque 600)
         self.ws: Protocol | None = None
+        self.forwarded: str | None = None  # X-Forwarded-For of a WebSocket's handshake
 
     # -- input ----------------------------------------------------------------------
 
@@ -352,6 +356,7 @@ class Connection:
                 request.path,
                 request.header(b"authorization"),
                 request.query,
+                request.header(b"x-forwarded-for"),
             )
             fresh, trailing = self.fresh, http.trailing_data[0]
             self._next_cycle(now, request.keep_alive)
@@ -379,7 +384,7 @@ class Connection:
             self.mode = Mode.STREAM
             self._forget_request()  # a subscriber holds nothing of how it asked
             kind = Kind.SSE_CHUNKED if request.http_version == "1.1" else Kind.SSE
-            return Attach(kind, ask, line)
+            return Attach(kind, ask, line, request.header(b"x-forwarded-for"))
         if isinstance(entry, WebSocketStream):
             return self._handshake(request, http, now, line)
         self.mode = Mode.BUSY
@@ -450,6 +455,7 @@ class Connection:
             self.pending.clear()
             return Refuse(problem, True, "invalid")
         handshake.send_response(response)
+        self.forwarded = request.header(b"x-forwarded-for")
         trailing = http.trailing_data[0]
         self._forget_request()
         self.mode, self.since = Mode.WS_HELLO, now
@@ -478,7 +484,7 @@ class Connection:
             self._ws_error(ws, problem.detail)
             return
         self.mode = Mode.WEBSOCKET
-        self.pending.append(Attach(Kind.WS, ask, "WEBSOCKET /api/v1/ws"))
+        self.pending.append(Attach(Kind.WS, ask, "WEBSOCKET /api/v1/ws", self.forwarded))
 
     def _ws_error(self, ws: Protocol, detail: str) -> None:
         message = orjson.dumps({"type": "error", "detail": detail})

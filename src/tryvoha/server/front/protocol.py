@@ -17,8 +17,11 @@ import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
+import orjson
+
 from tryvoha.protocol.sse import LAST_CHUNK, RETRY, WS_GOING_AWAY, chunk, ws_text_frame
 from tryvoha.server import polls
+from tryvoha.server.clients import Limited
 from tryvoha.server.compat_gate import Refusal
 from tryvoha.server.fanout import Kind, Subscriber
 from tryvoha.server.front.connection import (
@@ -75,6 +78,7 @@ class Front:
 class FrontProtocol(asyncio.Protocol):
     __slots__ = (
         "busy",
+        "client",
         "closing_after",
         "congested",
         "core",
@@ -84,6 +88,8 @@ class FrontProtocol(asyncio.Protocol):
         "loop",
         "lost",
         "paused",
+        "proxied",
+        "streaming_as",
         "sub",
         "timer",
         "timer_at",
@@ -106,6 +112,9 @@ class FrontProtocol(asyncio.Protocol):
         self.timer_at = 0.0
         self.waiter: asyncio.Future[None] | None = None  # the app waiting for room to write
         self.lost: asyncio.Future[None] | None = None  # the app waiting for the client to leave
+        self.client: str | None = None  # the peer's key (its limits), once needed
+        self.proxied = False  # the peer is a trusted proxy: the client is in X-Forwarded-For
+        self.streaming_as: str | None = None  # the client a stream is counted against
 
     # -- asyncio.Protocol ----------------------------------------------------------------
 
@@ -138,6 +147,9 @@ class FrontProtocol(asyncio.Protocol):
         if self.sub is not None:
             self.sub.close()
             self.sub = None
+        if self.streaming_as is not None and self.front.services is not None:
+            self.front.services.clients.close_stream(self.streaming_as)
+            self.streaming_as = None
         self._wake()
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
@@ -187,8 +199,60 @@ class FrontProtocol(asyncio.Protocol):
         self._reading()
         self._arm()
 
+    def _client_of(self, forwarded_for: str | None) -> str:
+        """The client a request counts against: the peer, or who a trusted proxy names."""
+        clients = self.services.clients
+        if self.client is None:
+            peer = self.transport.get_extra_info("peername")
+            host = str(peer[0]) if peer else None
+            self.client = clients.client(host, None)
+            self.proxied = clients.trusts(host)
+        if self.proxied and forwarded_for:
+            peer = self.transport.get_extra_info("peername")
+            return clients.client(str(peer[0]) if peer else None, forwarded_for)
+        return self.client
+
+    def _limited(self, decision: Decision) -> Limited | None:
+        """The client's request rate, before anything is done for a request."""
+        if isinstance(decision, AnswerPoll | Attach):
+            forwarded = decision.forwarded_for
+        elif isinstance(decision, Carry | ToApp):
+            forwarded = decision.request.header(b"x-forwarded-for")
+        else:
+            return None
+        return self.services.clients.request(self._client_of(forwarded))
+
+    def _refuse_limited(self, decision: Decision, limited: Limited) -> None:
+        """429, in the form the request can still take: an HTTP answer, or for a WebSocket
+        already upgraded an error message and a close ("try again later")."""
+        self.services.refusals.note(limited.code)
+        headers = (("Retry-After", limited.retry_after),)
+        problem = Problem(limited.code, limited.detail, headers=headers)
+        if isinstance(decision, Attach) and decision.kind is Kind.WS:
+            message = orjson.dumps({"type": "error", "detail": limited.detail})
+            self.put(ws_text_frame(message) + b"\x88\x02\x03\xf5")  # close 1013
+            self._close()
+            return
+        keep = isinstance(decision, AnswerPoll | Carry | ToApp) and (
+            decision.keep_alive if isinstance(decision, AnswerPoll) else decision.request.keep_alive
+        )
+        self.put(self.front.wire.problem(problem, None, keep))
+        if isinstance(decision, Carry | ToApp):
+            self.core.answered(self.loop.time(), keep)
+        elif isinstance(decision, Attach):
+            self._close()  # the core took it for a stream: nothing more can follow
+
+    @property
+    def services(self) -> Services:
+        services = self.front.services
+        assert services is not None
+        return services
+
     def _do(self, decision: Decision) -> None:
-        if isinstance(decision, AnswerPoll):
+        limited = self._limited(decision)
+        if limited is not None:
+            self._refuse_limited(decision, limited)
+        elif isinstance(decision, AnswerPoll):
             self._answer(decision)
         elif isinstance(decision, Send):
             self.put(decision.data)
@@ -284,8 +348,13 @@ class FrontProtocol(asyncio.Protocol):
             self._close()
 
     def _attach(self, decision: Attach) -> None:
-        services = self.front.services
-        assert services is not None
+        services = self.services
+        client = self._client_of(decision.forwarded_for)
+        limited = services.clients.open_stream(client)
+        if limited is not None:
+            self._refuse_limited(decision, limited)
+            return
+        self.streaming_as = client
         kind, ask = decision.kind, decision.ask
         self.kind = kind
         if kind is Kind.WS:
