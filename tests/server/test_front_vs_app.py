@@ -379,8 +379,11 @@ async def test_the_access_log_has_every_request(
         )
         await exchange(fronted.port, request("GET", "/api/v1/alerts/active", None))
         await exchange(fronted.port, request("GET", "/api/v1/regions/UA", None))
+        await exchange(fronted.port, request("GET", "/v1/alerts/active.json?token=s3cret", ua))
     assert answer[0] == 201 and fronted.to_app == ["GET /api/v1/regions/UA"]
     lines = [r.getMessage() for r in caplog.records if r.name == "tryvoha.access"]
+    assert not any("s3cret" in line or ua in line for line in lines), lines  # no secret
+    assert any("/v1/alerts/active.json?token=*** HTTP/1.1" in line for line in lines), lines
     for line in (
         '"POST /api/v1/alerts HTTP/1.1" 201',
         '"GET /api/v1/alerts/active HTTP/1.1" 200',

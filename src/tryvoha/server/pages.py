@@ -267,6 +267,13 @@ def not_found(
 # -- the console --------------------------------------------------------------------------
 
 
+@router.post("/console", include_in_schema=False)
+async def console_posted() -> Response:
+    """The sign-in form posted without its script (the token field has no name, so
+    nothing of it was sent): back to the page, never a token in a URL or a log."""
+    return RedirectResponse("/console", status_code=303)
+
+
 @router.get("/console")
 async def console_page(
     request: Request, accept_encoding: Annotated[str | None, Header()] = None

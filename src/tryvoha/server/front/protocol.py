@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tryvoha.front")
 access = logging.getLogger("tryvoha.access")
 
+SECRET_IN_QUERY = re.compile(r"(?i)([?&](?:token|key|api_key)=)[^&\s]*")
 LINGER_NOW = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close sends a reset, frees at once
 
 
@@ -506,8 +508,10 @@ class FrontProtocol(asyncio.Protocol):
         self._close()
 
     def _log(self, line: str, status: int) -> None:
+        """One access-log line; a `token=` in the query (alerts.in.ua's API key) is never
+        written, nor is any header (Authorization least of all)."""
         host, port = (self.transport.get_extra_info("peername") or ("-", 0))[:2]
-        access.info('%s:%d - "%s" %d', host, port, line, status)
+        access.info('%s:%d - "%s" %d', host, port, SECRET_IN_QUERY.sub(r"\1***", line), status)
 
 
 def _hello(seq: int) -> bytes:
