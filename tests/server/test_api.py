@@ -372,3 +372,32 @@ async def test_times_out_of_range_and_odd_keys_and_media_types_are_4xx(api: Api)
     )
     assert plain.status_code == 415 and plain.json()["code"] == "unsupported_media_type"
     assert await api.seq() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "says"),
+    [
+        (
+            b'\xef\xbb\xbf{"regions": ["UA46000000000026241"]}',
+            400,
+            "malformed_json",
+            "byte order mark",
+        ),
+        ('{"regions": ["UA46000000000026241"]}'.encode("utf-16"), 400, "malformed_json", "UTF-16"),
+        (b'{"regions": ["\xc0\xaf"]}', 400, "malformed_json", "not UTF-8"),
+        (b'{"regions": ["UA"], "regions": ["UA46000000000026241"]}', 422, "invalid_body", "twice"),
+        ('{"regions": ["UA46000000000026241\u00a0"]}'.encode(), 422, "unknown_region", "UA46"),
+        (b'{"regions": [" UA46000000000026241"]}', 422, "unknown_region", "UA46"),
+    ],
+    ids=["bom", "utf-16", "overlong utf-8", "duplicate key", "no-break space", "leading space"],
+)
+async def test_a_body_is_strict_json_with_exact_ids(
+    api: Api, body: bytes, status: int, code: str, says: str
+) -> None:
+    auth = await api.token("all", "UA")
+    answer = await api.client.post(
+        "/api/v1/alerts", content=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
+    assert says in answer.json()["detail"]
+    assert await api.seq() == 0  # nothing written

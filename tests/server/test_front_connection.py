@@ -293,7 +293,14 @@ def test_a_websocket_handshake_hello_pings_and_close() -> None:
 
 
 @pytest.mark.parametrize(
-    "hello", [b'{"after": "yesterday"}', b'{"history": "yes"}', b'{"regions": ["Atlantis"]}', b"[]"]
+    "hello",
+    [
+        b'{"after": "yesterday"}',
+        b'{"history": "yes"}',
+        b'{"regions": ["Atlantis"]}',
+        b"[]",
+        b'{"after": 1, "after": 2}',
+    ],
 )
 def test_a_bad_first_message_gets_an_error_and_a_close(hello: bytes) -> None:
     conn = connection()

@@ -10,7 +10,8 @@ from tryvoha.domain.alerts import AlertLevel, Message, ThreatKind, ThreatType
 from tryvoha.domain.commands import ThreatSpec
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-RegionIdText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+# A region id is exact: " UA46000000000026241\u00a0" is not one (nothing is stripped).
+RegionIdText = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class Strict(BaseModel):

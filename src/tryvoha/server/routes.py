@@ -27,6 +27,7 @@ from tryvoha.engine.clock import system_clock
 from tryvoha.protocol.compat_alerts_in_ua import IotVersion
 from tryvoha.protocol.compat_locations import Location
 from tryvoha.server.answers import Cached
+from tryvoha.server.bodies import check_json
 from tryvoha.server.compat_gate import (
     Api,
     Bucket,
@@ -181,6 +182,10 @@ class Hello(BaseModel):
 def read_hello(tree: RegionTree, data: bytes | str, cap: int) -> StreamAsk:
     """Where a WebSocket client resumes and what it follows; Problem when it says nonsense."""
     try:
+        check_json(data)
+    except Problem as e:
+        raise Problem(e.code, f"first message: {e.detail}", e.status) from None
+    try:
         hello = Hello.model_validate_json(data)
     except ValidationError as e:
         first = e.errors()[0]
@@ -205,6 +210,7 @@ def _json_body(model: type[BaseModel], body: bytes, content_type: str | None) ->
             "unsupported_media_type",
             f"send the body as JSON with Content-Type: application/json (got {shown})",
         )
+    check_json(body)
     try:
         return model.model_validate_json(body)
     except ValidationError as e:
