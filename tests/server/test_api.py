@@ -4,6 +4,7 @@ import pytest
 
 from tests.conftest import KHARKIV, KYIV_CITY, LVIV
 from tests.server.conftest import Api
+from tests.support.log import raw
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import Level
 from tryvoha.domain.scope import Role
@@ -401,3 +402,27 @@ async def test_a_body_is_strict_json_with_exact_ids(
     assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
     assert says in answer.json()["detail"]
     assert await api.seq() == 0  # nothing written
+
+
+async def test_a_key_keeps_what_makes_its_answer_again_not_the_answer(
+    api: Api, store_url: str
+) -> None:
+    """A no-op nationwide declare answers tens of KB; its key keeps a few hundred bytes,
+    and a retry gets the same bytes back, even after the alerts changed."""
+    auth = await api.token("all", "UA")
+    oblasts = [r.id for r in region_tree().at_level(Level.OBLAST)]
+    declare = {"regions": oblasts, "message": {"uk": "Тривога! " * 150, "en": "Alert! " * 150}}
+    first = await api.client.post("/api/v1/alerts", json=declare, headers=auth)
+    assert first.status_code == 201
+    noop = await api.client.post(
+        "/api/v1/alerts", json=declare, headers={**auth, "Idempotency-Key": "again"}
+    )
+    assert noop.status_code == 200 and len(noop.content) > 40_000
+    (kept,) = raw(store_url, "SELECT body FROM idempotency WHERE key = ?", "again")
+    assert len(kept[0]) < 1_500
+    await api.client.post("/api/v1/regions/UA/clear", headers=auth)  # the alerts end
+    retry = await api.client.post(
+        "/api/v1/alerts", json=declare, headers={**auth, "Idempotency-Key": "again"}
+    )
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert (retry.status_code, retry.content) == (noop.status_code, noop.content)

@@ -217,9 +217,11 @@ class Engine:
         try:
             self.feed.ingest_raw(tx.tail)
             plan = self._plan(tx, command, principal, key, fingerprint)
-            if isinstance(plan, WriteResult):
+            if isinstance(plan, IdempotencyRecord):
+                prior = plan
+            elif isinstance(plan, WriteResult):
                 return plan, []
-            if tx.blocks_loop:  # SQLite: the loop waits for the fsync (see store.sqlite_log)
+            elif tx.blocks_loop:  # SQLite: the loop waits for the fsync (see store.sqlite_log)
                 committed = tx.commit_blocking(plan.events, plan.remember, plan.audit)
             else:
                 committed = await tx.commit(plan.events, plan.remember, plan.audit)
@@ -228,6 +230,8 @@ class Engine:
                 tx.rollback_blocking()
             else:
                 await tx.rollback()
+        if isinstance(plan, IdempotencyRecord):
+            return await self._replay(prior), []
         return plan.result(committed), committed
 
     def _plan(
@@ -237,13 +241,19 @@ class Engine:
         principal: Principal,
         key: str | None,
         fingerprint: str,
-    ) -> _Plan | WriteResult:
-        """What to commit, decided on the state the write lock shows; or the answer when
-        there is nothing to commit."""
+    ) -> _Plan | WriteResult | IdempotencyRecord:
+        """What to commit, decided on the state the write lock shows; the answer when there
+        is nothing to commit; or the key's record, when its answer is to be given again."""
         if not tx.principal_active:
             raise AuthError(f"the token '{principal.name}' was revoked")
-        if tx.prior_answer is not None:
-            return self._replay(tx.prior_answer, fingerprint)
+        prior = tx.prior_answer
+        if prior is not None:
+            if prior.fingerprint != fingerprint:
+                raise IdempotencyKeyReusedError(
+                    f"Idempotency-Key '{prior.key}' was first used for a different request; "
+                    "use a new key for a new request"
+                )
+            return prior
         check_scope(self.tree, principal, touched_regions(command, self.projection))
         now = self.clock()
         decision = decide(
@@ -259,8 +269,13 @@ class Engine:
         remember = None
         if key is not None:
             # bound to the key even when nothing is written: a retry after the state
-            # changed must get this answer, not do something new
-            remember = IdempotencyRecord(principal.name, key, fingerprint, status, body)
+            # changed must get this answer, not do something new. What is kept is what
+            # makes the answer again (its seq and alerts' ids; each alert as it was at that
+            # seq is in the log), not the answer: a no-op nationwide declare's answer is
+            # tens of KB, its record a few hundred bytes.
+            ids = [a.id for a in decision.alerts]
+            kept = orjson.dumps({"seq": seq, "alert_ids": ids})
+            remember = IdempotencyRecord(principal.name, key, fingerprint, status, kept)
         if not events and remember is None:
             return WriteResult(status, body, seq)
         audit = []
@@ -282,14 +297,22 @@ class Engine:
                 )
         self.feed.ingest([(c.event, c.raw) for c in committed])
 
-    def _replay(self, prior: IdempotencyRecord, fingerprint: str) -> WriteResult:
-        if prior.fingerprint != fingerprint:
-            raise IdempotencyKeyReusedError(
-                f"Idempotency-Key '{prior.key}' was first used for a different request; "
-                "use a new key for a new request"
-            )
-        seq = Seq(orjson.loads(prior.body)["seq"])
-        return WriteResult(prior.status, prior.body, seq, replayed=True)
+    async def _replay(self, prior: IdempotencyRecord) -> WriteResult:
+        """The answer first given with this key, made again from the log: each alert as it
+        was at the answer's seq (its last event up to then). A record from before answers
+        were kept this way holds the answer itself."""
+        kept = orjson.loads(prior.body)
+        seq = Seq(kept["seq"])
+        if "alert_ids" not in kept:
+            return WriteResult(prior.status, prior.body, seq, replayed=True)
+        ids: list[str] = kept["alert_ids"]
+        as_then: dict[str, object] = {}
+        for raw in await self.store.events_of_alerts(ids):
+            event = orjson.loads(raw)
+            if event["seq"] <= seq:
+                as_then[event["alert"]["id"]] = event["alert"]
+        body = orjson.dumps({"seq": seq, "alerts": [as_then[i] for i in ids]})
+        return WriteResult(prior.status, body, seq, replayed=True)
 
     async def _explain_unknown(self, command: Command) -> None:
         if isinstance(command, ClearAlert | Update):
