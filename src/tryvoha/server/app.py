@@ -17,6 +17,7 @@ from tryvoha.server import (
     api_stats,
     api_ukrainealarm,
     api_v1,
+    docs_page,
     hot_app,
     pages,
     problems,
@@ -44,7 +45,7 @@ def create_app(
         version=__version__,
         summary="Open, self-hostable nationwide air-raid alerts",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # server/docs_page.py: a packaged Swagger UI, no CDN, no inline script
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -58,5 +59,6 @@ def create_app(
     app.include_router(api_alerts_in_ua.router)
     app.include_router(api_ukrainealarm.router)
     app.include_router(static.router)
+    app.include_router(docs_page.router)
     app.include_router(pages.router)
     return app

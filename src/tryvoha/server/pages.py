@@ -25,6 +25,7 @@ from tryvoha.domain.errors import DomainError
 from tryvoha.domain.regions import Level, RegionTree
 from tryvoha.geo.layers import MAP_LEVELS
 from tryvoha.protocol.wire import alert_to_json
+from tryvoha.server.negotiation import accepts_gzip
 from tryvoha.server.services import Services
 from tryvoha.server.static import layer_url, region_index_url, renderer
 from tryvoha.store.base import HistoryQuery
@@ -75,7 +76,7 @@ def page_response(page: Page, accept_encoding: str | None, status: int = 200) ->
         "Referrer-Policy": "same-origin",
         "Permissions-Policy": "geolocation=(self), camera=(), microphone=()",
     }
-    if "gzip" in (accept_encoding or ""):
+    if accepts_gzip(accept_encoding):
         headers["Content-Encoding"] = "gzip"
         return Response(page.gzipped, status, headers=headers, media_type=HTML)
     return Response(page.body, status, headers=headers, media_type=HTML)

@@ -17,6 +17,8 @@ from tryvoha.data import region_tree
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.regions import Level, RegionId
 from tryvoha.geo.layers import MAP_LEVELS, map_layer
+from tryvoha.server.answers import etag_matches
+from tryvoha.server.negotiation import accepts_gzip
 from tryvoha.server.problems import Problem
 from tryvoha.web import names
 from tryvoha.web.assets import Asset
@@ -69,9 +71,9 @@ def send(
         "Vary": "Accept-Encoding",
         "X-Content-Type-Options": "nosniff",
     }
-    if if_none_match is not None and asset.etag in (v.strip() for v in if_none_match.split(",")):
+    if etag_matches(if_none_match, asset.etag):
         return Response(status_code=304, headers=headers)
-    if asset.gzipped is not None and "gzip" in (accept_encoding or ""):
+    if asset.gzipped is not None and accepts_gzip(accept_encoding):
         headers["Content-Encoding"] = "gzip"
         return Response(asset.gzipped, headers=headers, media_type=asset.content_type)
     return Response(asset.body, headers=headers, media_type=asset.content_type)
