@@ -51,6 +51,19 @@ class Rate:
 
 
 _PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration written like 500ms, 30s, 2m (or 2min), 6h or 90d: the one
+    way settings and the command line write lengths of time."""
+    found = _DURATION.fullmatch(text.strip().lower())
+    if found is None:
+        raise ValueError(f"'{text}' is not a duration like 30s, 2m, 6h or 90d")
+    return float(found.group(1)) * _DURATION_UNITS[found.group(2)]
+
+
 _RATE = re.compile(r"(\d{1,9})\s*/\s*(\d{0,6})\s*(s|min|h)")
 
 

@@ -26,6 +26,7 @@ from tryvoha.engine.history import plan_for, plan_shipped, shipped_record, write
 from tryvoha.engine.statistics import Period, stats_for
 from tryvoha.protocol.history_csv import ParsedHistory, PlaceNames, read_history
 from tryvoha.store import Store, open_store
+from tryvoha.store.base import AuditQuery
 
 pytestmark = pytest.mark.anyio
 OFFICIAL = "oblast,raion,hromada,level,started_at,finished_at,source\n"
@@ -82,7 +83,7 @@ async def test_the_record_becomes_declared_then_cleared_events_once(
     ]
     assert all(events[i]["alert"]["id"] == events[i + 1]["alert"]["id"] for i in range(0, 8, 2))
     assert replay(read_log(store_url)) == []  # replays from scratch, nothing left active
-    audit = await store.read_audit("cli", 10)
+    audit = await store.read_audit(AuditQuery("cli", limit=10))
     assert [(a.action, a.detail) for a in audit if a.action == "history.import"] == [
         ("history.import", "seq 1-8: 4 history:official alerts")
     ]

@@ -19,7 +19,7 @@ from tryvoha.engine.engine import Engine
 from tryvoha.engine.standing import STANDING_ISSUER, load_standing, standing_alerts
 from tryvoha.protocol.wire import decode_event
 from tryvoha.store import open_store
-from tryvoha.store.base import Store
+from tryvoha.store.base import AuditQuery, Store
 
 pytestmark = pytest.mark.anyio
 LUHANSK = RegionId("UA44000000000018893")
@@ -58,7 +58,7 @@ async def test_declared_once_through_the_engine_as_live_alerts(store: Store) -> 
     events = [decode_event(raw) for raw in await store.events_by_issuer(STANDING_ISSUER, 10)]
     assert len(events) == 2
     assert all(e.at > e.alert.started_at for e in events)  # entered now, begun in 2022
-    audit = await store.read_audit(STANDING_ISSUER, 10)
+    audit = await store.read_audit(AuditQuery(STANDING_ISSUER, limit=10))
     assert len(audit) == 2 and all(e.outcome == "ok" for e in audit)
     tokens = {t.name: t for t in await store.list_tokens()}
     assert set(tokens[STANDING_ISSUER].scope) == {LUHANSK, CRIMEA}

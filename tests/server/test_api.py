@@ -8,6 +8,7 @@ from tests.support.log import raw
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import Level
 from tryvoha.domain.scope import Role
+from tryvoha.store.base import AuditQuery
 
 pytestmark = pytest.mark.anyio
 
@@ -150,7 +151,7 @@ async def test_scope_is_enforced_and_a_refused_write_is_refused_whole(api: Api) 
     assert refused.status_code == 403
     assert (await api.client.post("/api/v1/regions/UA/clear", headers=auth)).status_code == 403
     assert await api.seq() == 2
-    denied = await api.services.store.read_audit("lviv", 10)
+    denied = await api.services.store.read_audit(AuditQuery("lviv", limit=10))
     assert [a.outcome for a in denied].count("denied") == 3
 
 
@@ -310,7 +311,7 @@ async def test_the_audit_log_is_for_admins(api: Api) -> None:
     refused = await api.client.get("/api/v1/audit", headers=issuer)
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
     entries = (
-        await api.client.get("/api/v1/audit", params={"actor": "lviv"}, headers=admin)
+        await api.client.get("/api/v1/audit", params={"token": "lviv"}, headers=admin)
     ).json()["entries"]
     assert [(e["action"], e["outcome"]) for e in entries] == [
         ("alert.declare", "denied"),

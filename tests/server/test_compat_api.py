@@ -219,7 +219,7 @@ async def test_a_reader_writes_nothing_on_any_write_route(api: Api, store_url: s
     assert read_log(store_url) == log
     assert audit_rows(store_url) == audit + 8  # each refusal is in the audit log
     admin = await api.token("ops", "UA", role=Role.ADMIN)
-    entries = (await api.client.get("/api/v1/audit?actor=reader-ua", headers=admin)).json()[
+    entries = (await api.client.get("/api/v1/audit?token=reader-ua", headers=admin)).json()[
         "entries"
     ]
     assert {e["outcome"] for e in entries} == {"denied"} and len(entries) == 4

@@ -17,7 +17,7 @@ from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import decode_event
 from tryvoha.store import Store, StoreError, open_store
-from tryvoha.store.base import HistoryQuery, IdempotencyRecord
+from tryvoha.store.base import AuditQuery, HistoryQuery, IdempotencyRecord
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2024, 11, 13, 5, 0, tzinfo=UTC)
@@ -168,7 +168,7 @@ async def test_tokens_are_stored_hashed_and_revocable(store: Store) -> None:
     assert await store.revoke_token("lviv") and not await store.revoke_token("lviv")
     revoked = await store.token_by_hash("hash1")
     assert revoked is not None and revoked.revoked_at is not None
-    audit = await store.read_audit("cli", 10)
+    audit = await store.read_audit(AuditQuery("cli", limit=10))
     assert [a.action for a in audit] == ["token.revoke", "token.create"]
 
 

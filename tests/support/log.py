@@ -56,3 +56,16 @@ def replay(raws: list[bytes]) -> list[dict[str, object]]:
 
 def seqs_of(raws: list[bytes]) -> list[int]:
     return [int(orjson.loads(r)["seq"]) for r in raws]
+
+
+# What takes a store made now back to revision 0001 (for tests of `db upgrade`); each
+# later revision adds its undoing here.
+UNDO_TO_0001 = (
+    "DROP INDEX events_by_alert",  # 0002
+    "DROP TABLE leases",  # 0003
+    "DROP TABLE cursors",
+    "DROP TABLE token_overlap",  # 0008
+    "ALTER TABLE tokens DROP COLUMN expires_ms",
+    "ALTER TABLE tokens DROP COLUMN last_used_ms",
+    "DELETE FROM meta WHERE key = 'tokens_version'",
+)

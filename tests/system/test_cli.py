@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 from tests.conftest import KYIV_CITY, LVIV
-from tests.support.log import raw
+from tests.support.log import UNDO_TO_0001, raw
 from tests.support.server import ServerProcess, timeout
 from tryvoha.store.schema import HEAD
 
@@ -172,7 +172,7 @@ def test_serve_refuses_an_older_or_newer_schema_until_db_upgrade(store_url: str)
         tryvoha("serve", "--port", "0", "--store", store_url), "newer", "upgrade tryvoha"
     )
     assert_one_line_error(tryvoha("db", "upgrade", "--store", store_url), "newer")
-    for undo in ("DROP INDEX events_by_alert", "DROP TABLE leases", "DROP TABLE cursors"):
+    for undo in UNDO_TO_0001:
         raw(store_url, undo)  # back to how revision 0001 left it
     raw(store_url, "UPDATE alembic_version SET version_num = '0001'")
     assert_one_line_error(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tryvoha.cli import alerts, cap, db, demo, history, serve, tokens
+from tryvoha.cli import alerts, audit, cap, db, demo, history, serve, tokens
 
 app = typer.Typer(
     help="tryvoha: open, self-hostable nationwide air-raid alerts.",
@@ -23,6 +23,7 @@ app.command("import-history")(history.import_history)
 app.command()(history.stats)
 app.command()(history.episodes)
 app.command()(demo.demo)
+app.command()(audit.audit)
 app.add_typer(db.app, name="db")
 app.command("migrate-store")(db.migrate_store)
 

@@ -16,7 +16,7 @@ from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_to_json, format_time, parse_time
 from tryvoha.server.problems import CATALOGUE, Problem, from_domain, region_in_path
 from tryvoha.server.services import Services
-from tryvoha.store.base import HistoryQuery
+from tryvoha.store.base import AuditEntry, AuditQuery, HistoryQuery
 
 router = APIRouter(prefix="/api/v1")
 
@@ -148,7 +148,7 @@ async def problems() -> Response:
 @router.get("/me", summary="The token's name, role and scope")
 async def me(request: Request, authorization: Annotated[str | None, Header()] = None) -> Response:
     svc = services(request)
-    principal = await svc.authenticate(authorization)
+    principal = await svc.authenticate(authorization, fresh=True)  # a revoked token: 401 now
     return json_response(
         {"name": principal.name, "role": principal.role.value, "scope": list(principal.scope)}
     )
@@ -161,7 +161,7 @@ async def my_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     svc = services(request)
-    principal = await svc.authenticate(authorization)
+    principal = await svc.authenticate(authorization, fresh=True)
     raws = await svc.store.events_by_issuer(principal.name, limit)
     return Response(b'{"events":[' + b",".join(raws) + b"]}", media_type=JSON_TYPE)
 
@@ -170,25 +170,30 @@ async def my_events(
 async def audit(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
+    token: Annotated[
+        str | None, Query(max_length=200, description="only what this token (by name) did")
+    ] = None,
+    since: Annotated[str | None, Query(description="RFC 3339; entries at or after")] = None,
+    until: Annotated[str | None, Query(description="RFC 3339; entries before")] = None,
+    denied: Annotated[bool, Query(description="only refusals")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
     svc = services(request)
-    principal = await svc.authenticate(authorization)
+    principal = await svc.authenticate(authorization, fresh=True)
     if principal.role is not Role.ADMIN:
         raise Problem("forbidden", f"token '{principal.name}' is not an admin token")
-    entries = await svc.store.read_audit(actor, limit)
-    return json_response(
-        {
-            "entries": [
-                {
-                    "at": format_time(e.at),
-                    "actor": e.actor,
-                    "action": e.action,
-                    "outcome": e.outcome,
-                    "detail": e.detail,
-                }
-                for e in entries
-            ]
-        }
+    query = AuditQuery(
+        token, _time_param("since", since), _time_param("until", until), denied, limit
     )
+    entries = await svc.store.read_audit(query)
+    return json_response({"entries": [audit_json(e) for e in entries]})
+
+
+def audit_json(entry: AuditEntry) -> dict[str, str]:
+    return {
+        "at": format_time(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "detail": entry.detail,
+    }

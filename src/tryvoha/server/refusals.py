@@ -17,6 +17,9 @@ REASONS = {
     "invalid": "stream requests with bad parameters",
     "stalled": "subscribers that took nothing while events waited",
     "over_queue": "connections with too many unsent bytes",
+    "rate_limited": "requests over a client's or a token's rate",
+    "too_many_streams": "streams over a client's cap",
+    "denied_unaudited": "refused writes past the audit's own rate (counted, not written)",
 }
 
 

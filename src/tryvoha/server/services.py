@@ -58,6 +58,7 @@ class Services:
         cap = CapViews(settings, store, tree, engine.feed, signer_from(settings))
         await cap.start(system_clock())
         authenticate = Authenticator(store)
+        authenticate.start()
         compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
         return cls(
             settings,
@@ -82,6 +83,7 @@ class Services:
         )
 
     async def stop(self) -> None:
+        await self.authenticate.stop()
         self.cap.close()
         await self.bus.close()
         await self.fanout.close()

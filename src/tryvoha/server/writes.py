@@ -9,18 +9,25 @@ its fingerprint and its answer are the same whichever way it came.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from tryvoha.config import Rate
 from tryvoha.domain.alerts import AlertId, ThreatType
 from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update
 from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.domain.scope import Principal
+from tryvoha.engine.auth import AuthError, hash_token
 from tryvoha.engine.engine import WriteResult
 from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
 from tryvoha.server.problems import Problem, region_in_path
-from tryvoha.server.ratelimit import retry_after
+from tryvoha.server.ratelimit import RateLimiter, retry_after
 from tryvoha.server.services import Services
+from tryvoha.store.base import AuditEntry
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 
@@ -78,21 +85,50 @@ def clear_region_command(
 async def perform(svc: Services, command: Command, request: WriteRequest) -> WriteResult:
     """Authenticate, check the key, and carry out the command; raises AuthError, Problem
     or a DomainError for the caller to answer as problem+json."""
-    principal: Principal = await svc.authenticate(request.authorization)
+    try:
+        principal: Principal = await svc.authenticate(request.authorization)
+    except AuthError as e:  # an unknown, revoked or expired token tried to write
+        await _deny(svc, _claimed(request.authorization), request, e.detail)
+        raise
     wait = svc.writes.take(principal.name)
     if wait > 0:
         rate = svc.writes.rate
-        raise Problem(
-            "rate_limited",
-            f"token '{principal.name}' is over {rate.count} writes per {rate.seconds:g} s",
-            headers=(("Retry-After", retry_after(wait)),),
-        )
+        detail = f"token '{principal.name}' is over {rate.count} writes per {rate.seconds:g} s"
+        await _deny(svc, principal.name, request, detail)
+        raise Problem("rate_limited", detail, headers=(("Retry-After", retry_after(wait)),))
     key = request.idempotency_key
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
     return await svc.engine.execute(
         command, principal, idempotency_key=key, fingerprint=request.fingerprint()
     )
+
+
+def _claimed(authorization: str | None) -> str:
+    """Who a refused write came from, as far as can be told without trusting it: a hash's
+    prefix of the secret it sent (never the secret)."""
+    token = (authorization or "").partition(" ")[2].strip()
+    return f"unknown:{hash_token(token)[:12]}" if token else "anonymous"
+
+
+# A flood of refused writes must not become a flood of audit writes (each one a commit on
+# the log's store): at most this many an actor, and this many in all, a minute; the rest
+# are counted among the front's refusals (a log line every 10 s).
+_DENIALS_EACH = RateLimiter(Rate(10, 60.0), 10_000)
+_DENIALS_ALL = RateLimiter(Rate(120, 60.0), 1)
+
+
+async def _deny(svc: Services, actor: str, request: WriteRequest, detail: str) -> None:
+    if _DENIALS_EACH.take(actor) > 0 or _DENIALS_ALL.take("all") > 0:
+        svc.refusals.note("denied_unaudited")
+        return
+    entry = AuditEntry(
+        datetime.now(UTC), actor, f"{request.method} {request.path}", "denied", detail
+    )
+    try:
+        await svc.store.audit([entry])
+    except Exception:  # the refusal stands even when the audit cannot be written
+        log.exception("could not audit a refused write")
 
 
 def answer_headers(result: WriteResult) -> dict[str, str] | None:

@@ -70,6 +70,20 @@ class TokenRecord:
     scope: tuple[RegionId, ...]
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    actor: str | None = None  # a token's name (or "cli")
+    since: datetime | None = None
+    until: datetime | None = None
+    denied: bool = False  # only refusals
+    limit: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,19 +226,42 @@ class ReadModels(Protocol):
 
 
 class Issuers(Protocol):
+    """Tokens (only their hashes) and the audit log. Every change to a token bumps the
+    tokens' version, in the same transaction: a process that remembers tokens forgets
+    them when the version moves."""
+
     async def create_token(
-        self, name: str, role: Role, scope: Sequence[RegionId], token_hash: str
+        self,
+        name: str,
+        role: Role,
+        scope: Sequence[RegionId],
+        token_hash: str,
+        expires_at: datetime | None = None,
     ) -> TokenRecord: ...
 
     async def list_tokens(self) -> list[TokenRecord]: ...
 
     async def revoke_token(self, name: str) -> bool: ...
 
-    async def token_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+    async def rotate_token(
+        self, name: str, new_hash: str, overlap_seconds: float
+    ) -> TokenRecord | None:
+        """A new secret for the token `name` (None: no such usable token); the old one
+        keeps working for `overlap_seconds`, so whatever uses it can be changed over."""
+
+    async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        """The token this secret's hash belongs to: its current secret, or an old one in
+        its overlap."""
+
+    async def touch_token(self, name: str) -> None:
+        """Note that the token was used now (callers do it at most now and then)."""
+
+    async def tokens_version(self) -> int: ...
 
     async def audit(self, entries: Sequence[AuditEntry]) -> None: ...
 
-    async def read_audit(self, actor: str | None, limit: int) -> list[AuditEntry]: ...
+    async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        """The newest entries first."""
 
 
 class Channels(Protocol):
@@ -258,7 +295,18 @@ Row = tuple[Any, ...]
 TABLES: dict[str, tuple[str, ...]] = {
     "events": ("seq", "type", "at_ms", "alert_id", "region_id", "issuer", "payload"),
     "alerts": ("id", "region_id", "threat", "started_ms", "ended_ms", "issuer", "payload"),
-    "tokens": ("id", "name", "role", "scope", "hash", "created_ms", "revoked_ms"),
+    "tokens": (
+        "id",
+        "name",
+        "role",
+        "scope",
+        "hash",
+        "created_ms",
+        "revoked_ms",
+        "expires_ms",
+        "last_used_ms",
+    ),
+    "token_overlap": ("hash", "token_id", "until_ms"),
     "audit": ("id", "at_ms", "actor", "action", "outcome", "detail"),
     "idempotency": ("principal", "key", "fingerprint", "status", "body", "created_ms"),
     "snapshots": ("seq", "payload", "created_ms"),
@@ -269,6 +317,7 @@ KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order
     "events": ("seq",),
     "alerts": ("id",),
     "tokens": ("id",),
+    "token_overlap": ("hash",),
     "audit": ("id",),
     "idempotency": ("principal", "key"),
     "snapshots": ("seq",),

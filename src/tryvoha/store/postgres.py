@@ -25,6 +25,7 @@ from tryvoha.store import rows as sql
 from tryvoha.store.base import (
     TABLES,
     AuditEntry,
+    AuditQuery,
     HistoryPage,
     HistoryQuery,
     Row,
@@ -225,27 +226,42 @@ class PostgresStore:
     # -- issuers and audit ------------------------------------------------------------
 
     async def create_token(
-        self, name: str, role: Role, scope: Sequence[RegionId], token_hash: str
+        self,
+        name: str,
+        role: Role,
+        scope: Sequence[RegionId],
+        token_hash: str,
+        expires_at: datetime | None = None,
     ) -> TokenRecord:
         created = sql.now_ms()
+        expires = None if expires_at is None else sql.to_ms(expires_at)
         detail = f"name={name} role={role} scope={','.join(scope)}"
+        if expires is not None:
+            detail += f" expires={sql.from_ms(expires).isoformat()}"
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 token_id = await conn.fetchval(
-                    "INSERT INTO tokens (name, role, scope, hash, created_ms)"
-                    " VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    *(name, role.value, ",".join(scope), token_hash, created),
+                    "INSERT INTO tokens (name, role, scope, hash, created_ms, expires_ms)"
+                    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    *(name, role.value, ",".join(scope), token_hash, created, expires),
                 )
+                await conn.execute(sql.BUMP_TOKENS)
                 entry = AuditEntry(sql.from_ms(created), "cli", "token.create", "ok", detail)
                 await insert_audit(conn, [entry])
         except asyncpg.UniqueViolationError:
             raise TokenExistsError(f"a token named '{name}' exists already") from None
-        return TokenRecord(int(token_id), name, role, tuple(scope), sql.from_ms(created), None)
+        return TokenRecord(
+            int(token_id),
+            name,
+            role,
+            tuple(scope),
+            sql.from_ms(created),
+            None,
+            None if expires is None else sql.from_ms(expires),
+        )
 
     async def list_tokens(self) -> list[TokenRecord]:
-        rows = await self._rows(
-            "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens ORDER BY id"
-        )
+        rows = await self._rows(f"SELECT {sql.TOKEN_COLUMNS} FROM tokens AS t ORDER BY t.id")
         return [sql.token_row(r) for r in rows]
 
     async def revoke_token(self, name: str) -> bool:
@@ -257,27 +273,64 @@ class PostgresStore:
                 name,
             )
             if revoked:
+                await conn.execute(
+                    "DELETE FROM token_overlap WHERE token_id = $1", revoked[0]["id"]
+                )
+                await conn.execute(sql.BUMP_TOKENS)
                 entry = AuditEntry(datetime.now(UTC), "cli", "token.revoke", "ok", f"name={name}")
                 await insert_audit(conn, [entry])
         return bool(revoked)
 
+    async def rotate_token(
+        self, name: str, new_hash: str, overlap_seconds: float
+    ) -> TokenRecord | None:
+        now = sql.now_ms()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                f"SELECT {sql.TOKEN_COLUMNS}, t.hash FROM tokens AS t"
+                f" WHERE t.name = $1 AND {sql.USABLE.format(now='$2')} FOR UPDATE",
+                name,
+                now,
+            )
+            if row is None:
+                return None
+            until = now + int(overlap_seconds * 1000)
+            await conn.execute(
+                "INSERT INTO token_overlap (hash, token_id, until_ms) VALUES ($1, $2, $3)",
+                row["hash"],
+                row["id"],
+                until,
+            )
+            await conn.execute("UPDATE tokens SET hash = $1 WHERE id = $2", new_hash, row["id"])
+            await conn.execute(sql.BUMP_TOKENS)
+            detail = f"name={name} old secret valid until {sql.from_ms(until).isoformat()}"
+            entry = AuditEntry(sql.from_ms(now), "cli", "token.rotate", "ok", detail)
+            await insert_audit(conn, [entry])
+            return sql.token_row(tuple(row)[:-1])
+
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        rows = await self._rows(
-            "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens WHERE hash = $1",
-            (token_hash,),
+        text, values = sql.statement(
+            sql.TOKEN_BY_HASH, "numeric", hash=token_hash, hash2=token_hash, now=sql.now_ms()
         )
+        rows = await self._rows(text, values)
         return sql.token_row(rows[0]) if rows else None
+
+    async def touch_token(self, name: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE tokens SET last_used_ms = $1 WHERE name = $2", sql.now_ms(), name
+            )
+
+    async def tokens_version(self) -> int:
+        rows = await self._rows("SELECT value FROM meta WHERE key = 'tokens_version'")
+        return int(rows[0][0]) if rows else 0
 
     async def audit(self, entries: Sequence[AuditEntry]) -> None:
         async with self.pool.acquire() as conn:
             await insert_audit(conn, entries)
 
-    async def read_audit(self, actor: str | None, limit: int) -> list[AuditEntry]:
-        p = _params()
-        statement = "SELECT at_ms, actor, action, outcome, detail FROM audit"
-        if actor is not None:
-            statement += f" WHERE actor = {p(actor)}"
-        rows = await self._rows(f"{statement} ORDER BY id DESC LIMIT {p(limit)}", p.values)
+    async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        rows = await self._rows(*sql.audit_query(query, "numeric"))
         return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- transfer ---------------------------------------------------------------------

@@ -51,7 +51,9 @@ INSERT_AUDIT = (
 )
 UNDER_THE_LOCK = (
     "SELECT (SELECT coalesce(max(seq), 0) FROM events),"
-    " (SELECT revoked_ms IS NULL FROM tokens WHERE name = $1),"
+    " (SELECT revoked_ms IS NULL AND (expires_ms IS NULL"
+    " OR expires_ms > (extract(epoch from clock_timestamp()) * 1000)::bigint)"
+    " FROM tokens WHERE name = $1),"
     " i.fingerprint, i.status, i.body"
     " FROM (SELECT 1) AS one LEFT JOIN idempotency AS i ON i.principal = $1 AND i.key = $2"
 )

@@ -23,6 +23,7 @@ from tryvoha.protocol.wire import alert_from_json, event_to_json
 from tryvoha.store.base import (
     KEYS,
     TABLES,
+    AuditQuery,
     Committed,
     HistoryPage,
     HistoryQuery,
@@ -84,8 +85,13 @@ def encode(events: Sequence[Event]) -> tuple[list[Committed], list[Row], list[Ro
     return committed, event_rows, alert_rows
 
 
+TOKEN_COLUMNS = (
+    "t.id, t.name, t.role, t.scope, t.created_ms, t.revoked_ms, t.expires_ms, t.last_used_ms"
+)
+
+
 def token_row(row: Sequence[Any]) -> TokenRecord:
-    """id, name, role, scope, created_ms, revoked_ms."""
+    """TOKEN_COLUMNS."""
     scope = tuple(RegionId(s) for s in row[3].split(",") if s)
     return TokenRecord(
         int(row[0]),
@@ -94,7 +100,37 @@ def token_row(row: Sequence[Any]) -> TokenRecord:
         scope,
         from_ms(row[4]),
         None if row[5] is None else from_ms(row[5]),
+        None if row[6] is None else from_ms(row[6]),
+        None if row[7] is None else from_ms(row[7]),
     )
+
+
+TOKEN_BY_HASH = (
+    f"SELECT {TOKEN_COLUMNS} FROM tokens AS t WHERE t.hash = {{hash}}"
+    f" UNION ALL SELECT {TOKEN_COLUMNS} FROM token_overlap AS o"
+    " JOIN tokens AS t ON t.id = o.token_id WHERE o.hash = {hash2} AND o.until_ms > {now}"
+)
+BUMP_TOKENS = (
+    "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) WHERE key = 'tokens_version'"
+)
+USABLE = "revoked_ms IS NULL AND (expires_ms IS NULL OR expires_ms > {now})"
+
+
+def audit_query(query: AuditQuery, style: Literal["qmark", "numeric"]) -> tuple[str, list[Any]]:
+    params = Params(style)
+    where = []
+    if query.actor is not None:
+        where.append(f"actor = {params(query.actor)}")
+    if query.since is not None:
+        where.append(f"at_ms >= {params(to_ms(query.since))}")
+    if query.until is not None:
+        where.append(f"at_ms < {params(to_ms(query.until))}")
+    if query.denied:
+        where.append("outcome = 'denied'")
+    text = "SELECT at_ms, actor, action, outcome, detail FROM audit"
+    if where:
+        text += " WHERE " + " AND ".join(where)
+    return text + f" ORDER BY id DESC LIMIT {params(query.limit)}", params.values
 
 
 class Params:

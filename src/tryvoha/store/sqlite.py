@@ -28,6 +28,7 @@ from tryvoha.store import rows as sql
 from tryvoha.store.base import (
     TABLES,
     AuditEntry,
+    AuditQuery,
     HistoryPage,
     HistoryQuery,
     Row,
@@ -263,32 +264,46 @@ class SqliteStore:
     # -- issuers and audit ------------------------------------------------------------
 
     async def create_token(
-        self, name: str, role: Role, scope: Sequence[RegionId], token_hash: str
+        self,
+        name: str,
+        role: Role,
+        scope: Sequence[RegionId],
+        token_hash: str,
+        expires_at: datetime | None = None,
     ) -> TokenRecord:
+        expires = None if expires_at is None else sql.to_ms(expires_at)
+
         def _create() -> TokenRecord:
             created = sql.now_ms()
             detail = f"name={name} role={role} scope={','.join(scope)}"
+            if expires is not None:
+                detail += f" expires={sql.from_ms(expires).isoformat()}"
             try:
                 with transaction(self._w) as conn:
                     cursor = conn.execute(
-                        "INSERT INTO tokens (name, role, scope, hash, created_ms)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (name, role.value, ",".join(scope), token_hash, created),
+                        "INSERT INTO tokens (name, role, scope, hash, created_ms, expires_ms)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (name, role.value, ",".join(scope), token_hash, created, expires),
                     )
+                    conn.execute(sql.BUMP_TOKENS)
                     entry = AuditEntry(sql.from_ms(created), "cli", "token.create", "ok", detail)
                     insert_audit(conn, [entry])
             except sqlite3.IntegrityError:
                 raise TokenExistsError(f"a token named '{name}' exists already") from None
             return TokenRecord(
-                int(cursor.lastrowid or 0), name, role, tuple(scope), sql.from_ms(created), None
+                int(cursor.lastrowid or 0),
+                name,
+                role,
+                tuple(scope),
+                sql.from_ms(created),
+                None,
+                None if expires is None else sql.from_ms(expires),
             )
 
         return await self._write(_create)
 
     async def list_tokens(self) -> list[TokenRecord]:
-        rows = await self._rows(
-            "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens ORDER BY id", ()
-        )
+        rows = await self._rows(f"SELECT {sql.TOKEN_COLUMNS} FROM tokens AS t ORDER BY t.id", ())
         return [sql.token_row(r) for r in rows]
 
     async def revoke_token(self, name: str) -> bool:
@@ -299,6 +314,12 @@ class SqliteStore:
                     (sql.now_ms(), name),
                 )
                 if cursor.rowcount:
+                    conn.execute(
+                        "DELETE FROM token_overlap WHERE token_id IN"
+                        " (SELECT id FROM tokens WHERE name = ?)",
+                        (name,),
+                    )
+                    conn.execute(sql.BUMP_TOKENS)
                     entry = AuditEntry(
                         datetime.now(UTC), "cli", "token.revoke", "ok", f"name={name}"
                     )
@@ -307,12 +328,54 @@ class SqliteStore:
 
         return await self._write(_revoke)
 
+    async def rotate_token(
+        self, name: str, new_hash: str, overlap_seconds: float
+    ) -> TokenRecord | None:
+        def _rotate() -> TokenRecord | None:
+            now = sql.now_ms()
+            usable = sql.USABLE.format(now=now)
+            with transaction(self._w) as conn:
+                row = conn.execute(
+                    f"SELECT {sql.TOKEN_COLUMNS}, t.hash FROM tokens AS t"
+                    f" WHERE t.name = ? AND {usable}",
+                    (name,),
+                ).fetchone()
+                if row is None:
+                    return None
+                until = now + int(overlap_seconds * 1000)
+                conn.execute(
+                    "INSERT INTO token_overlap (hash, token_id, until_ms) VALUES (?, ?, ?)",
+                    (row[-1], row[0], until),
+                )
+                conn.execute("UPDATE tokens SET hash = ? WHERE id = ?", (new_hash, row[0]))
+                conn.execute(sql.BUMP_TOKENS)
+                detail = f"name={name} old secret valid until {sql.from_ms(until).isoformat()}"
+                insert_audit(
+                    conn, [AuditEntry(sql.from_ms(now), "cli", "token.rotate", "ok", detail)]
+                )
+                return sql.token_row(row[:-1])
+
+        return await self._write(_rotate)
+
     async def token_by_hash(self, token_hash: str) -> TokenRecord | None:
-        rows = await self._rows(
-            "SELECT id, name, role, scope, created_ms, revoked_ms FROM tokens WHERE hash = ?",
-            (token_hash,),
+        text, values = sql.statement(
+            sql.TOKEN_BY_HASH, "qmark", hash=token_hash, hash2=token_hash, now=sql.now_ms()
         )
+        rows = await self._rows(text, values)
         return sql.token_row(rows[0]) if rows else None
+
+    async def touch_token(self, name: str) -> None:
+        def _touch() -> None:
+            with transaction(self._w) as conn:
+                conn.execute(
+                    "UPDATE tokens SET last_used_ms = ? WHERE name = ?", (sql.now_ms(), name)
+                )
+
+        await self._write(_touch)
+
+    async def tokens_version(self) -> int:
+        rows = await self._rows("SELECT value FROM meta WHERE key = 'tokens_version'", ())
+        return int(rows[0][0]) if rows else 0
 
     async def audit(self, entries: Sequence[AuditEntry]) -> None:
         def _a() -> None:
@@ -321,13 +384,8 @@ class SqliteStore:
 
         await self._write(_a)
 
-    async def read_audit(self, actor: str | None, limit: int) -> list[AuditEntry]:
-        statement = "SELECT at_ms, actor, action, outcome, detail FROM audit"
-        params: list[Any] = []
-        if actor is not None:
-            statement += " WHERE actor = ?"
-            params.append(actor)
-        rows = await self._rows(statement + " ORDER BY id DESC LIMIT ?", [*params, limit])
+    async def read_audit(self, query: AuditQuery) -> list[AuditEntry]:
+        rows = await self._rows(*sql.audit_query(query, "qmark"))
         return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- transfer ---------------------------------------------------------------------

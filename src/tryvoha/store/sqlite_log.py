@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from tryvoha.domain.events import Event, Seq
+from tryvoha.store import rows as sql
 from tryvoha.store.base import AuditEntry, Committed, IdempotencyRecord, StoreError
 from tryvoha.store.rows import now_ms
 from tryvoha.store.sqlite_rows import insert_audit, insert_events, insert_idempotency
@@ -73,9 +74,13 @@ class LogWriter:
             active = False
             if principal is not None:
                 token = conn.execute(
-                    "SELECT revoked_ms FROM tokens WHERE name = ?", (principal,)
+                    "SELECT revoked_ms, expires_ms FROM tokens WHERE name = ?", (principal,)
                 ).fetchone()
-                active = token is not None and token[0] is None
+                active = (
+                    token is not None
+                    and token[0] is None
+                    and (token[1] is None or token[1] > sql.now_ms())
+                )
             prior = None
             if key is not None and principal is not None:
                 row = conn.execute(
