@@ -219,6 +219,15 @@ class Settings(BaseSettings):
         description="addresses or networks of the proxies in front (a CDN, nginx), comma-separated, e.g. 127.0.0.1,10.0.0.0/8: for their requests the client is read from X-Forwarded-For",
         json_schema_extra={"metavar": "CIDR,..."},
     )
+    confirm_over: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="a declare touching more than this many oblast-level regions waits for a second admin's confirmation (0: never)",
+    )
+    confirm_within_seconds: float = Field(
+        600.0, gt=0, le=86_400, description="how long a held declare may wait for its confirmation"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="debug, info, warning or error"
     )

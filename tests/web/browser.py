@@ -17,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support import server as support
 from tests.support.server import timeout
+from tryvoha.domain.scope import Role
 
 T = TypeVar("T")
 
@@ -46,8 +47,10 @@ def off_loop(fn: Callable[..., T], *args: object) -> T:
         return pool.submit(fn, *args).result()
 
 
-def make_token(store_url: str, name: str, scope: list[str]) -> str:
-    return off_loop(support.make_token, store_url, name, scope)
+def make_token(
+    store_url: str, name: str, scope: list[str], role: Role = Role.ISSUER
+) -> str:
+    return off_loop(support.make_token, store_url, name, scope, role)
 
 
 def new_page(

@@ -7,7 +7,7 @@ caller commits the events and only then answers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -76,6 +76,20 @@ Command = Declare | Update | ClearAlert | ClearRegion
 class Decision:
     events: list[PendingEvent]
     alerts: list[Alert]  # what the answer shows: new, changed, cleared or already active alerts
+
+
+def oblasts_of(tree: RegionTree, regions: Iterable[RegionId]) -> frozenset[RegionId]:
+    """The oblast-level regions a set of regions lies in (the country: all of them): how
+    large a declare is, for the two-person rule (a declare over N of them waits for a
+    second person's confirmation)."""
+    found: set[RegionId] = set()
+    for region_id in regions:
+        oblast = tree.oblast_of(region_id)
+        if oblast is not None:
+            found.add(oblast)
+        elif region_id in tree:  # above the oblasts: every one below it
+            found.update(r for r in tree.descendants(region_id) if tree.oblast_of(r) == r)
+    return frozenset(found)
 
 
 def touched_regions(command: Command, projection: Projection) -> list[RegionId]:

@@ -14,6 +14,7 @@ from tryvoha.server import (
     api_alerts_in_ua,
     api_cap,
     api_locate,
+    api_pending,
     api_stats,
     api_ukrainealarm,
     api_v1,
@@ -53,6 +54,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     hot_app.install(app)  # the table of hot routes, the same as the HTTP front serves
     app.include_router(api_v1.router)
+    app.include_router(api_pending.router)
     app.include_router(api_stats.router)
     app.include_router(api_locate.router)
     app.include_router(api_cap.router)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
@@ -40,6 +43,7 @@ class Services:
     refusals: Refusals
     clients: ClientLimits  # per client address: requests, streams
     writes: RateLimiter  # per token: writes
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -60,7 +64,7 @@ class Services:
         authenticate = Authenticator(store)
         authenticate.start()
         compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
-        return cls(
+        services = cls(
             settings,
             store,
             tree,
@@ -81,8 +85,19 @@ class Services:
             ),
             RateLimiter(settings.token_write_rate_limit, settings.rate_limit_keys),
         )
+        if settings.confirm_over > 0:  # held declares whose time runs out are marked so
+            from tryvoha.server.pending import sweep
+
+            services.run(sweep(services))
+        return services
+
+    def run(self, work: Coroutine[Any, Any, None]) -> None:
+        """A task that lives as long as the services."""
+        self.tasks.append(asyncio.get_running_loop().create_task(work))
 
     async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
         await self.authenticate.stop()
         self.cap.close()
         await self.bus.close()

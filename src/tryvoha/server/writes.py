@@ -99,6 +99,12 @@ async def perform(svc: Services, command: Command, request: WriteRequest) -> Wri
     key = request.idempotency_key
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem("invalid_parameter", "Idempotency-Key: 1 to 200 visible ASCII characters")
+    if isinstance(command, Declare):  # a large one may wait for a second person
+        from tryvoha.server.pending import hold
+
+        held = await hold(svc, principal, command, request.body, key)
+        if held is not None:
+            return held
     return await svc.engine.execute(
         command, principal, idempotency_key=key, fingerprint=request.fingerprint()
     )

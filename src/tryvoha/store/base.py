@@ -11,6 +11,7 @@ A backend is a few small protocols, each used by the parts that need only it:
 - `Snapshots`: the projection saved now and then, so a start need not replay everything.
 - `ReadModels`: alerts by id, history pages, intervals for statistics.
 - `Issuers`: tokens and the audit log.
+- `Pending`: declares waiting for a second person's confirmation.
 - `Channels`: the channels' delivery state: leases and cursors over the log.
 - `Transfer`: rows as they are, for `tryvoha migrate-store`.
 
@@ -75,6 +76,22 @@ class TokenRecord:
 
     def usable(self, now: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDeclare:
+    """A declare waiting for a second person's confirmation (issue 15: two-person rule)."""
+
+    id: str
+    requester: str  # the token that asked
+    body: bytes  # the declare as it came (JSON)
+    oblasts: int  # how many oblast-level regions it touches
+    created_at: datetime
+    expires_at: datetime
+    outcome: str | None = None  # confirmed | cancelled | expired
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    seq: Seq | None = None  # of the declare's last event, once confirmed
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +281,23 @@ class Issuers(Protocol):
         """The newest entries first."""
 
 
+class Pending(Protocol):
+    """Declares that wait for a second person."""
+
+    async def add_pending(self, pending: PendingDeclare, audit: AuditEntry) -> None: ...
+
+    async def get_pending(self, pending_id: str) -> PendingDeclare | None: ...
+
+    async def list_pending(self, limit: int) -> list[PendingDeclare]:
+        """The newest first."""
+
+    async def decide_pending(
+        self, pending_id: str, outcome: str, by: str, seq: Seq | None, audit: AuditEntry
+    ) -> bool:
+        """Record how it ended, with its audit entry, only if it had not ended yet (one
+        decision, whoever races): False, having changed nothing, otherwise."""
+
+
 class Channels(Protocol):
     """Delivery state of the channels (webhooks, MQTT, Telegram, web push): which process
     delivers each one (a lease, so that one does at a time, on one box or many) and how
@@ -307,6 +341,18 @@ TABLES: dict[str, tuple[str, ...]] = {
         "last_used_ms",
     ),
     "token_overlap": ("hash", "token_id", "until_ms"),
+    "pending": (
+        "id",
+        "requester",
+        "body",
+        "oblasts",
+        "created_ms",
+        "expires_ms",
+        "outcome",
+        "decided_by",
+        "decided_ms",
+        "seq",
+    ),
     "audit": ("id", "at_ms", "actor", "action", "outcome", "detail"),
     "idempotency": ("principal", "key", "fingerprint", "status", "body", "created_ms"),
     "snapshots": ("seq", "payload", "created_ms"),
@@ -318,6 +364,7 @@ KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order
     "alerts": ("id",),
     "tokens": ("id",),
     "token_overlap": ("hash",),
+    "pending": ("id",),
     "audit": ("id",),
     "idempotency": ("principal", "key"),
     "snapshots": ("seq",),
@@ -344,7 +391,7 @@ class Transfer(Protocol):
         indexes), so the store is as if it had been written one event at a time."""
 
 
-class Store(EventLog, Snapshots, ReadModels, Issuers, Channels, Transfer, Protocol):
+class Store(EventLog, Snapshots, ReadModels, Issuers, Pending, Channels, Transfer, Protocol):
     url: str
     epoch: str  # the log's identity, set by open(): a replaced store has another
 

@@ -28,6 +28,7 @@ from tryvoha.store.base import (
     AuditQuery,
     HistoryPage,
     HistoryQuery,
+    PendingDeclare,
     Row,
     StoreError,
     TokenExistsError,
@@ -334,6 +335,48 @@ class PostgresStore:
         return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- transfer ---------------------------------------------------------------------
+
+    # -- declares waiting for a second person -----------------------------------------
+
+    async def add_pending(self, pending: PendingDeclare, audit: AuditEntry) -> None:
+        places = ", ".join(f"${i}" for i in range(1, 11))
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"INSERT INTO pending ({sql.PENDING_COLUMNS}) VALUES ({places})",
+                *sql.pending_values(pending),
+            )
+            await insert_audit(conn, [audit])
+
+    async def get_pending(self, pending_id: str) -> PendingDeclare | None:
+        rows = await self._rows(
+            f"SELECT {sql.PENDING_COLUMNS} FROM pending WHERE id = $1", (pending_id,)
+        )
+        return sql.pending_row(rows[0]) if rows else None
+
+    async def list_pending(self, limit: int) -> list[PendingDeclare]:
+        rows = await self._rows(
+            f"SELECT {sql.PENDING_COLUMNS} FROM pending ORDER BY created_ms DESC LIMIT $1",
+            (limit,),
+        )
+        return [sql.pending_row(r) for r in rows]
+
+    async def decide_pending(
+        self, pending_id: str, outcome: str, by: str, seq: Seq | None, audit: AuditEntry
+    ) -> bool:
+        text, values = sql.statement(
+            sql.DECIDE_PENDING + " RETURNING id",
+            "numeric",
+            outcome=outcome,
+            by=by,
+            now=sql.now_ms(),
+            seq=seq,
+            id=pending_id,
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetch(text, *values):
+                return False
+            await insert_audit(conn, [audit])
+            return True
 
     # -- the channels' delivery state ----------------------------------------------
     # Times are the database's (`NOW_MS`): the writers of many machines share one clock.

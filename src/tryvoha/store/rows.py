@@ -16,7 +16,7 @@ from typing import Any, Literal
 import orjson
 
 from tryvoha.domain.alerts import ThreatType
-from tryvoha.domain.events import Event
+from tryvoha.domain.events import Event, Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_from_json, event_to_json
@@ -27,6 +27,7 @@ from tryvoha.store.base import (
     Committed,
     HistoryPage,
     HistoryQuery,
+    PendingDeclare,
     Row,
     TokenRecord,
 )
@@ -263,3 +264,44 @@ def statement(
         return clock if name == "now" and clock is not None else params(values[name])
 
     return re.sub(r"\{(\w+)\}", place, text), params.values
+
+
+# -- declares waiting for a second person ----------------------------------------------
+
+PENDING_COLUMNS = (
+    "id, requester, body, oblasts, created_ms, expires_ms, outcome, decided_by, decided_ms, seq"
+)
+DECIDE_PENDING = (
+    "UPDATE pending SET outcome = {outcome}, decided_by = {by}, decided_ms = {now}, seq = {seq}"
+    " WHERE id = {id} AND outcome IS NULL"
+)
+
+
+def pending_row(row: Sequence[Any]) -> PendingDeclare:
+    return PendingDeclare(
+        row[0],
+        row[1],
+        bytes(row[2]),
+        int(row[3]),
+        from_ms(row[4]),
+        from_ms(row[5]),
+        row[6],
+        row[7],
+        None if row[8] is None else from_ms(row[8]),
+        None if row[9] is None else Seq(row[9]),
+    )
+
+
+def pending_values(p: PendingDeclare) -> tuple[Any, ...]:
+    return (
+        p.id,
+        p.requester,
+        p.body,
+        p.oblasts,
+        to_ms(p.created_at),
+        to_ms(p.expires_at),
+        p.outcome,
+        p.decided_by,
+        None if p.decided_at is None else to_ms(p.decided_at),
+        p.seq,
+    )

@@ -31,6 +31,7 @@ from tryvoha.store.base import (
     AuditQuery,
     HistoryPage,
     HistoryQuery,
+    PendingDeclare,
     Row,
     StoreError,
     TokenExistsError,
@@ -389,6 +390,54 @@ class SqliteStore:
         return [AuditEntry(sql.from_ms(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
     # -- transfer ---------------------------------------------------------------------
+
+    # -- declares waiting for a second person -----------------------------------------
+
+    async def add_pending(self, pending: PendingDeclare, audit: AuditEntry) -> None:
+        def _add() -> None:
+            with transaction(self._w) as conn:
+                conn.execute(
+                    f"INSERT INTO pending ({sql.PENDING_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    sql.pending_values(pending),
+                )
+                insert_audit(conn, [audit])
+
+        await self._write(_add)
+
+    async def get_pending(self, pending_id: str) -> PendingDeclare | None:
+        rows = await self._rows(
+            f"SELECT {sql.PENDING_COLUMNS} FROM pending WHERE id = ?", (pending_id,)
+        )
+        return sql.pending_row(rows[0]) if rows else None
+
+    async def list_pending(self, limit: int) -> list[PendingDeclare]:
+        rows = await self._rows(
+            f"SELECT {sql.PENDING_COLUMNS} FROM pending ORDER BY created_ms DESC LIMIT ?",
+            (limit,),
+        )
+        return [sql.pending_row(r) for r in rows]
+
+    async def decide_pending(
+        self, pending_id: str, outcome: str, by: str, seq: Seq | None, audit: AuditEntry
+    ) -> bool:
+        text, values = sql.statement(
+            sql.DECIDE_PENDING,
+            "qmark",
+            outcome=outcome,
+            by=by,
+            now=sql.now_ms(),
+            seq=seq,
+            id=pending_id,
+        )
+
+        def _decide() -> bool:
+            with transaction(self._w) as conn:
+                if conn.execute(text, values).rowcount == 0:
+                    return False
+                insert_audit(conn, [audit])
+                return True
+
+        return await self._write(_decide)
 
     # -- the channels' delivery state ----------------------------------------------
 

@@ -74,6 +74,8 @@ async function signIn(candidate) {
   map.refreshScale();
   render();
   refreshEvents();
+  refreshHeld();
+  setInterval(refreshHeld, 5000); // held declares are not events: asked for now and then
   if (!started) startStream();
 }
 
@@ -265,7 +267,13 @@ async function declare(event) {
   button.disabled = true;
   try {
     const answer = await api("POST", "/api/v1/alerts", body, pending.key);
-    if (answer.ok) {
+    if (answer.status === 202 && answer.data.pending) {
+      // the two-person rule: held until another administrator confirms it
+      const held = answer.data.pending;
+      say(result, t("console.held", { n: held.oblasts, until: clock(new Date(held.expires_at)) }), "ok");
+      resetForm();
+      refreshHeld();
+    } else if (answer.ok) {
       showOutcome(declareOutcome(before, answer.data.alerts, body, me.name), body, answer.data.seq);
       resetForm();
     } else {
@@ -416,6 +424,64 @@ function render() {
   note.textContent = t("console.shown", { n: shown.length, total: all.length });
   tick($("scope-alerts"));
   describeDeclare();
+}
+
+// -- declares held for a second person (--confirm-over) -------------------------------------
+
+async function refreshHeld() {
+  if (!token) return;
+  const answer = await api("GET", "/api/v1/pending?limit=20").catch(() => null);
+  if (!answer || !answer.ok) return;
+  const waiting = answer.data.pending.filter((p) => p.status === "pending");
+  $("held-card").hidden = waiting.length === 0;
+  $("held-list").replaceChildren(...waiting.map(heldItem));
+}
+
+function heldItem(held) {
+  const li = el("li");
+  li.dataset.pendingId = held.id;
+  li.append(
+    el("span", "held-what", t("console.held_item", {
+      who: held.requester,
+      n: held.oblasts,
+      threat: t(`threat.${held.threat}`),
+      level: t(`level.${held.level}_short`),
+      until: clock(new Date(held.expires_at)),
+    })),
+  );
+  const mine = held.requester === me.name;
+  if (me.role === "admin" && !mine) {
+    const confirm = el("button", "btn btn-danger", t("console.held_confirm"));
+    confirm.type = "button";
+    confirm.addEventListener("click", () => decideHeld(held, "confirm", confirm));
+    li.append(confirm);
+  } else if (mine) {
+    li.append(el("span", "note", t("console.held_own")));
+  }
+  if (mine || me.role === "admin") {
+    const cancel = el("button", "btn btn-quiet", t("console.held_cancel"));
+    cancel.type = "button";
+    cancel.addEventListener("click", () => decideHeld(held, "cancel", cancel));
+    li.append(cancel);
+  }
+  return li;
+}
+
+async function decideHeld(held, what, button) {
+  const result = $("held-result");
+  button.disabled = true;
+  try {
+    const answer = await api("POST", `/api/v1/pending/${encodeURIComponent(held.id)}/${what}`);
+    if (!answer.ok) say(result, t("console.failed", { detail: problemText(answer.data) }), "error");
+    else if (what === "confirm") say(result, t("console.held_confirmed", { seq: answer.data.seq }), "ok");
+    else say(result, t("console.held_cancelled"), "ok");
+  } catch {
+    say(result, t("console.network"), "error");
+  } finally {
+    button.disabled = false;
+    refreshHeld();
+    refreshEvents();
+  }
 }
 
 async function refreshEvents() {
