@@ -1,5 +1,7 @@
-"""Alert lifecycles as a state machine: random declares, updates and clears against a
-simple model; the projection, a replay of the log and the effective state all agree."""
+"""Alert lifecycles as a state machine: random declares, updates and clears by an issuer
+whose scope changes as it goes, against a simple model; a write outside the scope is
+refused whole and changes nothing; the projection, a replay of the log and the effective
+state all agree."""
 
 from __future__ import annotations
 
@@ -11,11 +13,20 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from tryvoha.data import region_tree
 from tryvoha.domain.alerts import AlertId, AlertLevel, ThreatType
-from tryvoha.domain.commands import ClearAlert, ClearRegion, Command, Declare, Update, decide
-from tryvoha.domain.errors import DomainError
+from tryvoha.domain.commands import (
+    ClearAlert,
+    ClearRegion,
+    Command,
+    Declare,
+    Update,
+    decide,
+    touched_regions,
+)
+from tryvoha.domain.errors import DomainError, OutOfScopeError
 from tryvoha.domain.events import Event, Seq
 from tryvoha.domain.projection import Projection, RegionState
 from tryvoha.domain.regions import RegionId
+from tryvoha.domain.scope import Principal, Role, check_scope
 
 TREE = region_tree()
 LVIV = RegionId("UA46000000000026241")
@@ -24,6 +35,14 @@ HROMADAS = TREE.children(RAION)[:2]
 REGIONS = [LVIV, RAION, *HROMADAS, RegionId("UA80000000000093317")]
 PROBES = [*REGIONS, RegionId("UA"), TREE.children(LVIV)[1]]
 THREATS = [ThreatType.AIR_RAID, ThreatType.ARTILLERY_SHELLING]
+SCOPES = [
+    (RegionId("UA"),),
+    (LVIV,),
+    (RAION,),
+    (HROMADAS[0],),
+    (RegionId("UA80000000000093317"),),
+    (RAION, RegionId("UA80000000000093317")),
+]
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -34,13 +53,29 @@ class Lifecycle(RuleBasedStateMachine):
         self.model: dict[tuple[RegionId, ThreatType], AlertLevel] = {}
         self.now = datetime(2024, 11, 13, tzinfo=UTC)
         self.counter = 0
+        self.scope: tuple[RegionId, ...] = (RegionId("UA"),)
 
     def _new_id(self) -> AlertId:
         self.counter += 1
         return AlertId(f"a{self.counter}")
 
+    def _allowed(self, command: Command) -> bool:
+        """The model's scope rule: every region the command acts on lies in the scope."""
+        touched = touched_regions(command, self.projection)
+        return all(any(TREE.is_within(r, s) for s in self.scope) for r in touched)
+
     def _run(self, command: Command) -> bool:
+        """Carry it out as the issuer; False when nothing could be done. A command outside
+        the scope is refused (OutOfScopeError, exactly when the model says) and writes
+        nothing."""
         self.now += timedelta(seconds=7)
+        principal = Principal("t", Role.ISSUER, self.scope)
+        try:
+            check_scope(TREE, principal, touched_regions(command, self.projection))
+        except OutOfScopeError:
+            assert not self._allowed(command)
+            return False
+        assert self._allowed(command)
         try:
             decision = decide(
                 command, self.projection, TREE, now=self.now, issuer="t", new_id=self._new_id
@@ -59,7 +94,11 @@ class Lifecycle(RuleBasedStateMachine):
         level=st.sampled_from(list(AlertLevel)),
     )
     def declare(self, regions: list[RegionId], threat: ThreatType, level: AlertLevel) -> None:
-        assert self._run(Declare(tuple(regions), threat, level))
+        command = Declare(tuple(regions), threat, level)
+        allowed = self._allowed(command)
+        assert self._run(command) == allowed
+        if not allowed:
+            return
         for region in regions:
             current = self.model.get((region, threat))
             if current is None or level.outranks(current):
@@ -72,23 +111,37 @@ class Lifecycle(RuleBasedStateMachine):
             assert not self._run(ClearAlert(AlertId("nope")))
             return
         alert = data.draw(st.sampled_from(active))
-        assert self._run(ClearAlert(alert.id))
-        del self.model[(alert.region_id, alert.threat)]
+        command = ClearAlert(alert.id)
+        allowed = self._allowed(command)
+        assert self._run(command) == allowed
+        if allowed:
+            del self.model[(alert.region_id, alert.threat)]
 
     @rule(region=st.sampled_from(REGIONS), threat=st.one_of(st.none(), st.sampled_from(THREATS)))
     def clear_region(self, region: RegionId, threat: ThreatType | None) -> None:
         doomed = [k for k in self.model if TREE.is_within(k[0], region) and threat in (None, k[1])]
-        assert self._run(ClearRegion(region, threat)) == bool(doomed)
-        for key in doomed:
-            del self.model[key]
+        command = ClearRegion(region, threat)
+        allowed = self._allowed(command)
+        assert self._run(command) == (bool(doomed) and allowed)
+        if allowed:
+            for key in doomed:
+                del self.model[key]
 
     @rule(data=st.data(), level=st.sampled_from(list(AlertLevel)))
     def update(self, data: st.DataObject, level: AlertLevel) -> None:
         active = self.projection.active()
         if active:
             alert = data.draw(st.sampled_from(active))
-            assert self._run(Update(alert.id, level=level))
-            self.model[(alert.region_id, alert.threat)] = level
+            command = Update(alert.id, level=level)
+            allowed = self._allowed(command)
+            assert self._run(command) == allowed
+            if allowed:
+                self.model[(alert.region_id, alert.threat)] = level
+
+    @rule(scope=st.sampled_from(SCOPES))
+    def rescope(self, scope: tuple[RegionId, ...]) -> None:
+        """The issuer's jurisdiction changes (a new token for the same desk)."""
+        self.scope = scope
 
     @invariant()
     def projection_matches_model(self) -> None:
@@ -120,4 +173,4 @@ class Lifecycle(RuleBasedStateMachine):
 
 
 TestLifecycle = Lifecycle.TestCase
-TestLifecycle.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
+TestLifecycle.settings = settings(max_examples=80, stateful_step_count=30, deadline=None)
