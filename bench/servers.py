@@ -21,13 +21,13 @@ from typing import Protocol
 
 from bench import procs
 from bench.http import Http
+from tryvoha.cli.launch import LaunchError, launch
 
 START_SECONDS = 60.0
 STOP_SECONDS = 20.0
 HOST = "127.0.0.1"
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 NGINX = "nginx"
-READY = "tryvoha listening on "
 PROBLEM = re.compile(r"\b(ERROR|CRITICAL|Traceback|emerg|alert|crit)\b|\[error\]")
 
 
@@ -209,19 +209,26 @@ class Tryvoha(Spawned):
         if not self.token:
             self.create_token()
         self.port = free_port()
-        cmd = [*tryvoha_command(), "serve", "--host", HOST, "--port", str(self.port)]
-        cmd += ["--store", self.store, "--log-level", "warning"]
-        cmd += ["--no-standing-alerts"]  # the fan-out declares every oblast: all of them new
+        args = ["--host", HOST, "--port", str(self.port)]
+        args += ["--store", self.store, "--log-level", "warning"]
+        args += ["--no-standing-alerts"]  # the fan-out declares every oblast: all of them new
+        # one machine's client plays every subscriber and poller: no per-address limits
+        args += ["--client-rate-limit", "off", "--max-streams-per-client", "10000000"]
         if self.workers != 1:
-            cmd += ["--workers", str(self.workers)]
-        self.spawn([*cmd, *self.args])
+            args += ["--workers", str(self.workers)]
+        try:
+            launched = await asyncio.to_thread(
+                launch,
+                [*args, *self.args],
+                cwd=self.dir,
+                log=self.log,
+                new_session=True,  # its own process group: paused, resumed and stopped as one
+                seconds=START_SECONDS,
+            )
+        except LaunchError as e:
+            raise ServerError(str(e)) from None
+        self.proc = launched.proc
         deadline = time.monotonic() + START_SECONDS
-        while READY not in self.log.read_text(errors="replace"):
-            if (why := self.exited()) is not None:
-                raise ServerError(why)
-            if time.monotonic() > deadline:
-                raise ServerError(f"tryvoha did not say it listens:\n{self.tail()}")
-            await asyncio.sleep(0.05)
         # With --workers, the supervisor says it listens once every process is serving.
         await self.wait_http("/api/v1/alerts/active", deadline)
 

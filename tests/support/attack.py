@@ -78,8 +78,25 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def open_files(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def holds_connection_from(pid: int, peer: socket.socket) -> bool:
+    """Whether process `pid` still holds the socket at the other end of `peer`'s connection
+    (in any state): a socket it aborted is gone from its files at once."""
+    own = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed while we looked
+        if target.startswith("socket:["):
+            own.add(target[len("socket:[") : -1])
+    port = f"{peer.getsockname()[1]:04X}"
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[2].endswith(f":{port}") and fields[9] in own:
+                    return True
+    return False
 
 
 def allow_open_files(needed: int) -> None:

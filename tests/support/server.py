@@ -6,19 +6,16 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tryvoha.cli.launch import Launched, LaunchError, launch
 from tryvoha.data import region_tree
 from tryvoha.domain.scope import Role
 from tryvoha.engine.auth import issue_token
 from tryvoha.store import open_store
 
 TIMEOUT_FACTOR = float(os.environ.get("TRYVOHA_TEST_TIMEOUT_FACTOR", "1"))
-READY = "tryvoha listening on "
 
 
 def timeout(seconds: float) -> float:
@@ -42,61 +39,30 @@ class ServerProcess:
         self.env = dict(env or {})
         self.port = 0
         self.url = ""
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.output: list[str] = []
-        self._drainer: threading.Thread | None = None
+        self._launched: Launched | None = None
 
     def _join(self) -> None:
         """Wait for the previous process's output to be read to its end (and closed)."""
-        if self._drainer is not None:
-            self._drainer.join(timeout(10))
-            self._drainer = None
+        if self._launched is not None:
+            self._launched.join_output(timeout(10))
 
     def start(self, port: int | None = None) -> str:
         """Start and wait until it says it listens; returns its URL."""
-        cmd = [
-            sys.executable,
-            "-m",
-            "tryvoha",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port if port is None else port),
-            "--store",
-            self.store_url,
-            "--log-level",
-            "warning",
-            *self.args,
-        ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self._join()
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.cwd, env=env
-        )
-        deadline = time.monotonic() + timeout(60)
-        assert self.proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.stdout.close()
-                self.proc.wait()
-                raise RuntimeError("server exited before it listened:\n" + "".join(self.output))
-            self.output.append(line)
-            if line.startswith(READY):
-                self.url = line[len(READY) :].strip()
-                self.port = int(self.url.rsplit(":", 1)[1])
-                self._drainer = threading.Thread(target=self._drain, daemon=True)
-                self._drainer.start()
-                return self.url
-        raise TimeoutError("server did not start:\n" + "".join(self.output))
-
-    def _drain(self) -> None:
-        proc = self.proc
-        if proc is not None and proc.stdout is not None:
-            with proc.stdout:
-                for line in proc.stdout:
-                    self.output.append(line)
+        args = ["--host", "127.0.0.1", "--port", str(self.port if port is None else port)]
+        args += ["--store", self.store_url, "--log-level", "warning", *self.args]
+        try:
+            self._launched = launch(
+                args, env=self.env, cwd=self.cwd, seconds=timeout(60), output=self.output
+            )
+        except LaunchError as e:
+            raise RuntimeError(str(e)) from None
+        self.proc = self._launched.proc
+        self.url = self._launched.url
+        self.port = self._launched.port
+        return self.url
 
     @property
     def pid(self) -> int:

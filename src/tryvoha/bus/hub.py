@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import orjson
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from tryvoha.bus.base import Receiver
 from tryvoha.domain.events import Seq
@@ -181,26 +182,31 @@ class HubBus:
         await asyncio.wait_for(self.connected.wait(), 30)
 
     async def _run(self, receiver: Receiver) -> None:
-        """Stay connected to the hub for the life of the process, whatever goes wrong."""
-        backoff = 0.05
-        while True:
-            try:
-                await self._relay(receiver)
-                backoff = 0.05
-            except asyncio.CancelledError:
-                raise
-            except OSError:
-                pass  # no hub yet, or it went away
-            except Exception:
-                log.exception("hub relay failed; reconnecting")
-            finally:
-                self._writer = None
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
+        """Stay connected to the hub for the life of the process, whatever goes wrong:
+        each time it goes, wait (a little longer each time it fails again at once), read
+        what the store has meanwhile, and connect again."""
+
+        async def meanwhile(_: RetryCallState) -> None:
             try:
                 await receiver.catch_up()  # what the store has, while the hub is away
             except Exception:
                 log.exception("could not read the store while reconnecting to the hub")
+
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(initial=0.05, max=2.0),
+            retry=retry_if_exception_type(Exception),
+            before_sleep=meanwhile,
+        ):
+            with attempt:
+                try:
+                    await self._relay(receiver)
+                except OSError:
+                    raise  # no hub yet, or it went away
+                except Exception:
+                    log.exception("hub relay failed; reconnecting")
+                    raise
+                finally:
+                    self._writer = None
 
     async def _relay(self, receiver: Receiver) -> None:
         reader, writer = await asyncio.open_unix_connection(str(self.path), limit=16 << 20)
@@ -214,6 +220,7 @@ class HubBus:
                 pending = lines.pop()
                 receiver.deliver(lines)  # all complete lines at once: one fan-out
             log.warning("lost the hub; reconnecting")
+            raise ConnectionResetError("the hub closed the connection")
         finally:
             writer.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import httpx
 import orjson
 import typer
+from httpx_sse import connect_sse
 from rich.table import Table
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
 
 from tryvoha.cli.client import DEFAULT_URL, Api, answer
 from tryvoha.cli.output import console, errors, fail
@@ -145,46 +148,40 @@ def tail(
     """Follow the event stream; reconnects by itself and resumes where it left off."""
     params = httpx.QueryParams([("region", r) for r in region_ids(region)])
     last = after
-    backoff = 0.5
-    while True:
-        headers = {"Accept": "text/event-stream"}
-        if last is not None:
-            headers["Last-Event-ID"] = str(last)
-        try:
-            with httpx.stream(
-                "GET",
-                url.rstrip("/") + "/api/v1/events",
-                params=params,
-                headers=headers,
-                timeout=httpx.Timeout(10.0, read=45.0),
-            ) as response:
-                if not response.is_success:
-                    response.read()
-                    answer(response)
-                backoff = 0.5
-                for data in _events(response):
+
+    def follow() -> None:
+        nonlocal last
+        headers = {} if last is None else {"Last-Event-ID": str(last)}
+        timeouts = httpx.Timeout(10.0, read=45.0)  # the server's heartbeat is every 15 s
+        with (
+            httpx.Client(timeout=timeouts) as client,
+            connect_sse(
+                client, "GET", url.rstrip("/") + "/api/v1/events", params=params, headers=headers
+            ) as source,
+        ):
+            if not source.response.is_success:
+                source.response.read()
+                answer(source.response)  # one error line, and out
+            for sse in source.iter_sse():
+                if sse.event.startswith("alert."):
+                    data = orjson.loads(sse.data)
                     last = data["seq"]
                     _print_event(data, as_json)
-        except (httpx.TransportError, httpx.RemoteProtocolError) as e:
-            errors.print(
-                f"[yellow]stream lost ({type(e).__name__}); reconnecting after seq {last}…[/]"
-            )
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-        except KeyboardInterrupt:
-            return
+        raise httpx.RemoteProtocolError("the stream ended")
 
+    def lost(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        errors.print(
+            f"[yellow]stream lost ({type(error).__name__}); reconnecting after seq {last}…[/]"
+        )
 
-def _events(response: httpx.Response) -> Any:
-    data_lines: list[str] = []
-    for line in response.iter_lines():
-        if line.startswith("data:"):
-            data_lines.append(line[5:].lstrip())
-        elif line == "" and data_lines:
-            data = orjson.loads("\n".join(data_lines))
-            data_lines = []
-            if "seq" in data and "alert" in data:
-                yield data
+    reconnect = Retrying(
+        retry=retry_if_exception_type((httpx.TransportError, httpx.RemoteProtocolError)),
+        wait=wait_exponential_jitter(initial=0.5, max=10.0),
+        before_sleep=lost,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        reconnect(follow)
 
 
 def _print_event(data: dict[str, Any], as_json: bool) -> None:

@@ -13,12 +13,9 @@ ignored) and SIGTERM both stop the child server and remove the temporary store.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -29,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import typer
 
+from tryvoha.cli.launch import Launched, LaunchError, launch
 from tryvoha.cli.output import console, fail
 from tryvoha.data import region_tree
 from tryvoha.data.history import FIRST_DAY, LAST_DAY
@@ -43,7 +41,6 @@ from tryvoha.store.sqlite import SqliteStore
 from tryvoha.web.names import display_name
 
 KYIV = ZoneInfo("Europe/Kyiv")
-READY = "tryvoha listening on "
 START_SECONDS = 60.0
 DEMO_ISSUER = "demo"
 # The consolidated record's alerts mean "some alert somewhere in this oblast": the demo
@@ -175,43 +172,26 @@ class _Server:
     """`tryvoha serve` as a child process."""
 
     def __init__(self, store_url: str, host: str, port: int, extra: Sequence[str]) -> None:
-        self.cmd = [
-            sys.executable, "-m", "tryvoha", "serve", "--host", host, "--port", str(port),
-            "--store", store_url, "--log-level", "warning", *extra,
+        self.args = [
+            "--host", host, "--port", str(port), "--store", store_url, "--log-level", "warning",
+            *extra,
             "--cap-status", "Exercise",  # a replayed day: its CAP messages are not real alerts
         ]  # fmt: skip
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.launched: Launched | None = None
         self.output: list[str] = []
 
     def start(self) -> str:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # its own session: a Ctrl-C in the terminal reaches the demo, which stops the
         # server in order, instead of both at once
-        self.proc = subprocess.Popen(
-            self.cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-            start_new_session=True,
-        )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + START_SECONDS
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            if line.startswith(READY):
-                threading.Thread(target=self._drain, daemon=True).start()
-                return line[len(READY) :].strip()
-            self.output.append(line)
-        detail = "".join(self.output[-5:]).strip() or "it exited"
-        fail(f"the demo server did not start: {detail}")
-
-    def _drain(self) -> None:
-        if self.proc is not None and self.proc.stdout is not None:
-            for line in self.proc.stdout:
-                self.output.append(line)
+        try:
+            self.launched = launch(
+                self.args, new_session=True, seconds=START_SECONDS, output=self.output
+            )
+        except LaunchError as e:
+            fail(f"the demo server did not start: {e}")
+        self.proc = self.launched.proc
+        return self.launched.url
 
     def wait(self) -> None:
         if self.proc is not None:

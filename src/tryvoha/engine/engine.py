@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
+from tenacity import AsyncRetrying, RetryCallState, wait_fixed
 
 from tryvoha.domain.alerts import AlertId
 from tryvoha.domain.commands import (
@@ -152,14 +153,15 @@ class Engine:
                 self._catch_up_task = asyncio.get_running_loop().create_task(self._fill_gaps())
 
     async def _fill_gaps(self) -> None:
+        def failed(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome is not None else None
+            log.error("could not read missed events from the store; retrying", exc_info=error)
+
         while self._gap:  # a gap seen while catching up is read again
             self._gap = False
-            try:
-                await self.catch_up()
-            except Exception:
-                log.exception("could not read missed events from the store; retrying")
-                self._gap = True
-                await asyncio.sleep(1.0)
+            async for attempt in AsyncRetrying(wait=wait_fixed(1.0), before_sleep=failed):
+                with attempt:
+                    await self.catch_up()
 
     async def catch_up(self) -> int:
         """Take in events other processes committed; how many were new."""

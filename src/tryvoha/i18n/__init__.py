@@ -2,8 +2,8 @@
 
 Each catalogue is a JSON file beside this module: flat keys to text, or, for counted
 phrases, to an object of CLDR plural forms ("one", "few", "many", "other"). Placeholders
-are {name}. The browser gets the same catalogue and picks forms with Intl.PluralRules,
-so the rules below agree with CLDR for whole numbers.
+are {name}. Plural forms and the choice of language come from Babel (CLDR's rules); the
+browser gets the same catalogue and picks forms with Intl.PluralRules, CLDR's as well.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from importlib import resources
 from typing import Any
 
 import orjson
+from babel import Locale
+from babel.core import negotiate_locale
 
 LANGUAGES = ("uk", "en", "fr")
 DEFAULT = "uk"
@@ -27,22 +29,19 @@ _RANGE = re.compile(r"^([a-zA-Z]{1,8})(?:-[a-zA-Z0-9]{1,8})*$")
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
 def plural_form(lang: str, n: int) -> str:
     """CLDR plural category of a whole number."""
-    n = abs(n)
-    if lang == "uk":
-        if n % 10 == 1 and n % 100 != 11:
-            return "one"
-        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
-            return "few"
-        return "many"
-    if lang == "fr":
-        return "one" if n in (0, 1) else "many" if n != 0 and n % 1_000_000 == 0 else "other"
-    return "one" if n == 1 else "other"
+    return str(_locale(lang).plural_form(abs(n)))
 
 
 def parse_accept_language(header: str) -> list[str]:
-    """Primary language subtags in order of preference (q=0 left out)."""
+    """The language tags of an Accept-Language header in order of preference, q=0 left
+    out (RFC 9110 12.5.4; Babel matches them, it does not read headers)."""
     ranked: list[tuple[float, int, str]] = []
     for index, item in enumerate(header.split(",")):
         tag, _, params = item.strip().partition(";")
@@ -58,18 +57,23 @@ def parse_accept_language(header: str) -> list[str]:
                 except ValueError:
                     q = 0.0
         if q > 0:
-            ranked.append((-q, index, match.group(1).lower()))
+            ranked.append((-q, index, tag.strip().replace("-", "_")))
     return [tag for _, _, tag in sorted(ranked)]
 
 
 def negotiate(accept_language: str | None, remembered: str | None = None) -> str:
-    """The remembered choice if it is one we have, else the best match, else Ukrainian."""
+    """The remembered choice if it is one we have, else Babel's best match for what the
+    browser prefers (en-GB takes en), else Ukrainian."""
     if remembered in LANGUAGES:
         return remembered
-    for tag in parse_accept_language(accept_language or ""):
-        if tag in LANGUAGES:
-            return tag
-    return DEFAULT
+    preferred = parse_accept_language(accept_language or "")
+    found = negotiate_locale(preferred, list(LANGUAGES)) if preferred else None
+    if found is None:  # a region-only match Babel leaves alone: fr-CA -> fr
+        found = next(
+            (t.split("_")[0].lower() for t in preferred if t.split("_")[0].lower() in LANGUAGES),
+            None,
+        )
+    return found if found in LANGUAGES else DEFAULT
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from tryvoha.domain.events import Event, Seq
 from tryvoha.store import rows as sql
@@ -96,20 +97,27 @@ class LogWriter:
         return LogTransaction(self, tail, prior, active)
 
     async def _lock(self) -> None:
-        """BEGIN IMMEDIATE, retried with an asyncio sleep while another holds the lock."""
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
-        pause = FIRST_RETRY_SECONDS
-        while True:
-            try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as e:
-                if e.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:  # BUSY_RECOVERY too
-                    raise
-                if time.monotonic() > deadline:
-                    raise StoreError(f"the log stayed locked for {LOCK_WAIT_SECONDS:.0f} s") from e
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, LAST_RETRY_SECONDS)
+        """BEGIN IMMEDIATE, retried with an asyncio sleep while another holds the lock (the
+        first try needs no retrying machinery: it is the common case)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if not _busy(e):
+                raise
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_busy),
+                wait=wait_exponential(multiplier=FIRST_RETRY_SECONDS, max=LAST_RETRY_SECONDS),
+                stop=stop_after_delay(LOCK_WAIT_SECONDS),
+                reraise=True,
+            ):
+                with attempt:
+                    self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if not _busy(e):
+                raise
+            raise StoreError(f"the log stayed locked for {LOCK_WAIT_SECONDS:.0f} s") from e
 
     def commit_blocking(
         self,
@@ -177,3 +185,11 @@ class LogTransaction:
         if not self.done:
             self.done = True
             self.writer.rollback_blocking()
+
+
+def _busy(error: BaseException) -> bool:
+    """Another connection holds the lock (SQLITE_BUSY, BUSY_RECOVERY too)."""
+    return (
+        isinstance(error, sqlite3.OperationalError)
+        and error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY
+    )
