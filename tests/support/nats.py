@@ -48,8 +48,16 @@ class NatsServer:
             self.port = free_port()
         log = (self.dir / "nats.log").open("ab")
         self.proc = subprocess.Popen(
-            [self.binary, "-js", "-sd", str(self.dir / "js"), "-a", "127.0.0.1"]
-            + ["-p", str(self.port), "--http_port", "0"],
+            [
+                self.binary,
+                "-js",
+                "-sd",
+                str(self.dir / "js"),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -59,7 +67,10 @@ class NatsServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("nats-server exited:\n" + self.log())
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
                 return self
             time.sleep(0.05)
         raise TimeoutError("nats-server did not listen:\n" + self.log())

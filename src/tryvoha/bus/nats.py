@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -87,7 +86,7 @@ class NatsBus:
         self._outbox: dict[int, bytes] = {}  # this process's commits not yet confirmed
         self._backlog: tuple[Seq, Seq] | None = None  # (after, until]: owed, in the store
         self._owed_from_start: Seq | None = None  # the log's end when this process started
-        self._last_poll_ok = 0.0
+        self._store_ok = True  # the last read of the store succeeded
         self._tasks: list[asyncio.Task[None]] = []
         self._quiet_errors = False
 
@@ -96,7 +95,6 @@ class NatsBus:
     async def start(self, receiver: Receiver) -> None:
         """Returns at once: a process serves (from the store) while NATS is away."""
         self._receiver = receiver
-        self._last_poll_ok = time.monotonic()  # it has just loaded the projection from it
         if self.publishes:
             self._owed_from_start = receiver.seq
         self._spawn(self._run())
@@ -136,13 +134,8 @@ class NatsBus:
             heard=self.heard,
             published=self.confirmed if self.publishes else None,
             unpublished=owed,
-            store_ok=self.store_reachable,
+            store_ok=self._store_ok,
         )
-
-    @property
-    def store_reachable(self) -> bool:
-        """The last poll of the store succeeded (recently)."""
-        return time.monotonic() - self._last_poll_ok < 3 * POLL_SECONDS
 
     # -- following -----------------------------------------------------------------------
 
@@ -193,7 +186,7 @@ class NatsBus:
         )
         self.following = True
         await self._receiver.catch_up()
-        self._last_poll_ok = time.monotonic()
+        self._store_ok = True
         self.caught_up = True
         if self.publishes:
             if self._owed_from_start is not None:
@@ -252,9 +245,10 @@ class NatsBus:
             try:
                 await self._receiver.catch_up()
             except Exception as e:
+                self._store_ok = False
                 log.warning("could not read new events from the store: %s", e)
             else:
-                self._last_poll_ok = time.monotonic()
+                self._store_ok = True
                 if not online:
                     self.caught_up = True  # by the store alone, a second behind at most
 
