@@ -176,7 +176,8 @@ def test_subscribers_on_edges_get_the_whole_log_through_kills_and_restarts(
 ) -> None:
     store = cluster.create_database()
     bus = ["--bus", nats_server.url]
-    writer = ServerProcess(store, ["--role", "writer", *bus], cwd=tmp_path)
+    unlimited = ["--token-write-rate-limit", "off"]  # one token writes as fast as it may
+    writer = ServerProcess(store, ["--role", "writer", *bus, *unlimited], cwd=tmp_path)
     writer.start()
     edge_args = ["--role", "edge", *bus, "--writer-url", writer.url]
     edges = [ServerProcess(store, edge_args, cwd=tmp_path) for _ in range(2)]
