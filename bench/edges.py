@@ -13,10 +13,6 @@ to the writer, then an untimed clear that every subscriber must also get. The ti
 from the declare's send to each subscriber's last event: for the edges it includes the
 commit in PostgreSQL, the publish to NATS and the delivery to both edges. The ratio is
 edges / one box: below 1, the two edges fan out faster than one box.
-
-Every tryvoha process runs with the per-client limits off (`--client-rate-limit off`,
-`--max-streams-per-client 1000000`, `--token-write-rate-limit off`): the bench's
-subscribers share a few loopback addresses.
 """
 
 from __future__ import annotations
@@ -43,14 +39,6 @@ from bench.swarm import RoundResult, Swarm, client_processes
 
 ONE_BOX = "one box"
 EDGES = "2 edges"
-UNLIMITED = [
-    "--client-rate-limit",
-    "off",
-    "--max-streams-per-client",
-    "1000000",
-    "--token-write-rate-limit",
-    "off",
-]
 
 
 class Swarms:
@@ -112,7 +100,7 @@ class Fleet:
         store = await asyncio.to_thread(self.cluster.create_database)
         self.nats = await asyncio.to_thread(lambda: NatsServer().start())
         bus = ["--bus", self.nats.url]
-        self.writer = Tryvoha(self.dir / "writer", 1, ["--role", "writer", *bus, *UNLIMITED])
+        self.writer = Tryvoha(self.dir / "writer", 1, ["--role", "writer", *bus])
         self.writer.store = store
         await self.writer.start()
         self.port = self.writer.port
@@ -121,7 +109,7 @@ class Fleet:
             edge = Tryvoha(
                 self.dir / f"edge{i}",
                 edge_workers,
-                ["--role", "edge", *bus, "--writer-url", writer_url, *UNLIMITED],
+                ["--role", "edge", *bus, "--writer-url", writer_url],
             )
             edge.store, edge.token = store, self.writer.token
             await edge.start()
@@ -203,7 +191,7 @@ class EdgeFanout(Fanout):
 
     async def open_box(self, phase: Phase, stack: contextlib.AsyncExitStack) -> Side:
         tmp = self.options.tmp / f"box-{phase.transport}-{phase.n}"
-        server = Tryvoha(tmp, self.options.tryvoha_workers(phase.n), UNLIMITED)
+        server = Tryvoha(tmp, self.options.tryvoha_workers(phase.n))
         stack.push_async_callback(self.stop, phase, server)
         await server.start()
         phase.server_processes = server.workers
