@@ -223,3 +223,27 @@ async def test_a_stream_that_lost_its_messages_loses_no_event(
     finally:
         await edge.bus.close()
         await writer.bus.close()
+
+
+async def test_two_writers_at_once_both_publish_and_an_edge_gets_every_event_once(
+    store: Store, nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Two writers on one log (each its own connection, as on two machines) commit side
+    by side; their publishes cross on the wire. The edge applies every seq once, in order."""
+    other = open_store(f"sqlite:///{tmp_path / 'bus.db'}")
+    await other.open()
+    first = await Node.start(store, nats_server, writes=True)
+    second = await Node.start(other, nats_server, writes=True)
+    edge = await Node.start(store, nats_server, writes=False)
+    try:
+        await until(lambda: all(n.bus.caught_up for n in (first, second, edge)), "all follow")
+        await asyncio.gather(first.declare(20), second.declare(20, start=20))
+        await until(lambda: edge.engine.seq == 40, "the edge has seq 40")
+        assert edge.got == list(range(1, 41))
+        await until(lambda: not first.bus.state().unpublished, "the first published all")
+        await until(lambda: not second.bus.state().unpublished, "the second published all")
+        assert sorted(seqs(await in_stream(nats_server.url))) == list(range(1, 41))
+    finally:
+        for node in (edge, second, first):
+            await node.bus.close()
+        await other.close()

@@ -225,7 +225,8 @@ class NatsBus:
         seq = self._seq(msg)
         if seq > self.heard:
             self.heard = seq
-        self._receiver.deliver([msg.data])
+        if seq > self._receiver.seq:  # not one of its own, nor one read from the store
+            self._receiver.deliver([msg.data])
 
     @staticmethod
     def _seq(msg: Msg) -> Seq:
@@ -296,7 +297,7 @@ class NatsBus:
         while True:
             await self._publish_due.wait()
             self._publish_due.clear()
-            while self._js is not None and self._nc.is_connected and self._owed():
+            while self._ready_to_publish() and self._owed():
                 try:
                     await self._publish_batch()
                     backoff = 0.1
@@ -306,6 +307,11 @@ class NatsBus:
                     backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                     self._session_due.set()  # the stream may be gone: make sure of it
                     break
+
+    def _ready_to_publish(self) -> bool:
+        """Connected, and what was owed at start is known (before anything newer is
+        published: the stream's last message tells where the owed events begin)."""
+        return self._js is not None and self._nc.is_connected and self._owed_from_start is None
 
     def _owed(self) -> bool:
         return bool(self._outbox) or self._backlog is not None
