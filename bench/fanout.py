@@ -237,6 +237,13 @@ class Fanout:
             stack.push_async_callback(self.stop, phase, server)
             await server.start()
         phase.server_processes = server.workers
+        return await self.tryvoha_side(phase, server, stack)
+
+    async def tryvoha_side(
+        self, phase: Phase, server: Tryvoha, stack: contextlib.AsyncExitStack
+    ) -> Side:
+        """A started tryvoha (`server.port` takes the declares), warmed up, with its
+        round triggers and where subscribers connect."""
         http = await stack.enter_async_context(Http(HOST, server.port))
         regions = await oblasts(http)
         details = {} if self.options.bare_declare else {"threats": THREATS, "message": MESSAGE}

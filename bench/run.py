@@ -1,7 +1,7 @@
 """`python -m bench.run`: tryvoha against nginx+nchan and nginx static, side by side.
 
     python -m bench.run [--sizes 1000,10000,50000] [--workers W] [--repeat K]
-                        [--only fanout,memory,polling,writes,bulk] [--transports sse,ws]
+                        [--only fanout,memory,polling,writes,bulk,edges] [--transports sse,ws]
 
 See bench/README.md for the method and how to read the results.
 """
@@ -172,8 +172,12 @@ def missing_tools(sections: frozenset[str]) -> list[str]:
         missing.append(f"libnginx-mod-nchan ({NCHAN_MODULE})")
     if "polling" in sections and shutil.which("wrk") is None:
         missing.append("wrk")
-    if "bulk" in sections and not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+    if {"bulk", "edges"} & sections and not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         missing.append("postgresql")
+    if "edges" in sections and not (
+        shutil.which("nats-server") or Path("/usr/sbin/nats-server").exists()
+    ):
+        missing.append("nats-server")
     return missing
 
 
@@ -239,6 +243,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
     polling: Polling | None = None
     writes: Writes | None = None
     bulk: Bulk | None = None
+    edges: list[Phase] = []
     failed = False
     try:
         if {"fanout", "memory"} & sections:
@@ -253,6 +258,20 @@ async def main(args: argparse.Namespace, console: Console) -> int:
                 transient=True,
             ) as progress:
                 phases = await Fanout(options, console, progress).run()
+        if "edges" in sections:
+            from bench.edges import run_edges  # PostgreSQL and NATS, started here
+
+            console.rule("edge fan-out")
+            with Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            ) as progress:
+                edges = await run_edges(options, console, progress)
         if "polling" in sections:
             console.rule("polling")
             polling = await run_polling(options, console)
@@ -270,9 +289,13 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             from bench.bulk import bulk_table
 
             console.print(bulk_table(bulk))
+        if edges:
+            from bench.edges import edges_table
+
+            console.print(edges_table(edges))
         found = print_all(console, phases, polling, writes, sections)
         failed = (
-            any(p.error or p.problems for p in phases)
+            any(p.error or p.problems for p in phases + edges)
             or bool(polling and (polling.error or polling.problems))
             or bool(writes and (writes.error or writes.problems))
             or bool(bulk and (bulk.error or bulk.problems))
@@ -312,6 +335,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             "polling": polling.to_json() if polling else None,
             "writes": writes.to_json() if writes else None,
             "bulk": bulk.to_json() if bulk else None,
+            "edges": [p.to_json() for p in edges],
             "targets": [t.to_json() for t in found],
         }
         path = write_json(options.results, stamp, data)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.nats import NatsMissingError, NatsServer
 from tests.support.postgres import TEMPLATE, Cluster, PostgresMissingError, in_thread, run_sync
 from tests.support.server import ServerProcess
 from tryvoha.data import region_tree
@@ -105,3 +106,18 @@ def server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     proc.start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def nats_server() -> Iterator[NatsServer]:
+    """A nats-server with JetStream of this test's own, on a free port, storage in a temp dir."""
+    try:
+        server = NatsServer()
+    except NatsMissingError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs nats-server: {e}")
+        pytest.skip(str(e))
+    try:
+        yield server.start()
+    finally:
+        server.remove()

@@ -12,6 +12,7 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
@@ -126,6 +127,38 @@ def _replay(value: str) -> str:
     return value
 
 
+class ServeRole(StrEnum):
+    """What a `tryvoha serve` process does (docs/deploy.md): `all` is one box; `writer`s
+    take the writes and publish them; `edge`s serve reads and streams and forward writes."""
+
+    ALL = "all"
+    WRITER = "writer"
+    EDGE = "edge"
+
+    @property
+    def writes(self) -> bool:
+        """Carries out writes itself, and runs what acts on them once (the channels:
+        webhooks, MQTT, Telegram, web push; the standing alerts; projection snapshots)."""
+        return self is not ServeRole.EDGE
+
+
+def _urls(schemes: tuple[str, ...]) -> Any:
+    """A comma-separated list of URLs of these schemes (spaces ignored)."""
+
+    def check(value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            if not part.startswith(schemes) or len(part) <= len(part.split("://")[0]) + 3:
+                raise ValueError(f"'{part}' is not a {' or '.join(schemes)}… URL")
+        return ",".join(parts)
+
+    return AfterValidator(check)
+
+
+def split_urls(value: str) -> list[str]:
+    return [p for p in value.split(",") if p]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_default=True
@@ -148,6 +181,33 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         65_536, ge=1024, description="largest request body accepted; larger gets 413"
+    )
+    # -- many machines (docs/deploy.md) -------------------------------------------
+    role: ServeRole = Field(
+        ServeRole.ALL,
+        description="all (one box: takes writes, serves everything), writer (takes writes and publishes them on the bus) or edge (serves reads and streams from memory, forwards writes to --writer-url)",
+        json_schema_extra={"metavar": "all|writer|edge"},
+    )
+    bus: Annotated[str, _urls(("nats://", "tls://"))] = Field(
+        "",
+        description="how committed events reach the other machines: empty for this box alone, or NATS JetStream servers as nats://host:4222[,nats://host2:4222…]",
+        json_schema_extra={"metavar": "URL[,URL…]"},
+    )
+    writer_url: Annotated[str, _urls(("http://", "https://"))] = Field(
+        "",
+        description="an edge forwards every write here: http://writer:8000[,http://writer2:8000…], tried in turn when one cannot be reached",
+        json_schema_extra={"metavar": "URL[,URL…]"},
+    )
+    nats_stream: str = Field(
+        "tryvoha",
+        pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="the JetStream stream of committed events (its subject is <name>.events); every writer and edge of one deployment names the same",
+    )
+    nats_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="copies of the stream a NATS cluster keeps (3 on a 3-node cluster); used when a writer creates the stream",
     )
     # -- limits: what one client may cost (docs/self-host.md, "Limits") -------------
     request_head_seconds: float = Field(
@@ -290,6 +350,22 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="API keys whose request counts each serving process remembers; past that, the least recently seen is forgotten",
     )
+
+    @model_validator(mode="after")
+    def _roles_need_their_peers(self) -> Settings:
+        if self.role is not ServeRole.ALL and not self.bus:
+            raise ValueError(
+                f"role {self.role.value} needs --bus nats://…: the other machines hear of writes through it"
+            )
+        if self.role is ServeRole.EDGE and not self.writer_url:
+            raise ValueError(
+                "role edge needs --writer-url: an edge forwards every write to a writer"
+            )
+        if self.role is not ServeRole.EDGE and self.writer_url:
+            raise ValueError(
+                f"--writer-url is for edges; a process with role {self.role.value} writes itself"
+            )
+        return self
 
     @model_validator(mode="after")
     def _signing_needs_both(self) -> Settings:

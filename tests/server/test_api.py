@@ -325,11 +325,20 @@ async def test_health_says_how_far_the_process_has_read(api: Api) -> None:
     health = (await api.client.get("/api/v1/health")).json()
     assert health == {
         "status": "ok",
+        "role": "all",
         "seq": 1,
         "active_alerts": 1,
         "subscribers": 0,
         "dropped_slow_subscribers": 0,
         "refused": {},
+        "bus": {
+            "kind": "local",
+            "connected": True,
+            "heard_seq": 1,
+            "lag_events": 0,
+            "published_seq": None,
+            "unpublished_events": 0,
+        },
     }
 
 

@@ -65,6 +65,16 @@ async def test_a_nationwide_declare_waits_for_a_second_admin(api: Api) -> None:
     assert steps == [("deputy", "declare.confirm"), ("national", "declare.hold")]
 
 
+async def test_a_declare_that_could_not_be_carried_out_is_refused_not_held(api: Api) -> None:
+    """The country itself is not declarable (name the oblasts): refused at once, as the
+    declare would be, instead of held for a confirmation that must then fail."""
+    asker = await api.token("national", "UA", role=Role.ADMIN)
+    refused = await api.client.post("/api/v1/alerts", json={"regions": ["UA"]}, headers=asker)
+    assert (refused.status_code, refused.json()["code"]) == (422, "region_not_declarable")
+    listed = await api.client.get("/api/v1/pending", headers=asker)
+    assert listed.json()["pending"] == []
+
+
 async def test_a_held_declare_can_be_cancelled_or_run_out(api: Api) -> None:
     asker = await api.token("national", "UA")
     admin = await api.token("ops", "UA", role=Role.ADMIN)

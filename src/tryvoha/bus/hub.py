@@ -19,10 +19,9 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
-from tryvoha.bus.base import Receiver
+from tryvoha.bus.base import BusState, Receiver, seq_of
 from tryvoha.domain.events import Seq
 from tryvoha.store.base import Committed, Store
 
@@ -31,10 +30,6 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
 PAGE = 1000
 SLOW_BYTES = 64 << 20  # a serving process this far behind is dropped; it reconnects
-
-
-def _seq(raw: bytes) -> int:
-    return int(orjson.loads(raw)["seq"])
 
 
 class _Edge(asyncio.Protocol):
@@ -124,7 +119,7 @@ class Hub:
         relay: list[bytes] = []
         complete = True
         for raw in raws:
-            seq = _seq(raw)
+            seq = seq_of(raw)
             if seq > self.seq + 1:
                 complete = False
                 break
@@ -153,7 +148,7 @@ class Hub:
             if not raws:
                 break
             edge.send(raws)
-            position = Seq(_seq(raws[-1]))
+            position = Seq(seq_of(raws[-1]))
         if edge.transport is not None and not edge.transport.is_closing():
             self.edges.add(edge)
         if position > self.seq:
@@ -176,6 +171,7 @@ class HubBus:
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._heard = Seq(0)
 
     async def start(self, receiver: Receiver) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(receiver))
@@ -218,6 +214,8 @@ class HubBus:
             while data := await reader.read(1 << 20):
                 lines = (pending + data).split(b"\n")
                 pending = lines.pop()
+                if lines and lines[-1]:
+                    self._heard = Seq(max(self._heard, seq_of(lines[-1])))
                 receiver.deliver(lines)  # all complete lines at once: one fan-out
             log.warning("lost the hub; reconnecting")
             raise ConnectionResetError("the hub closed the connection")
@@ -234,3 +232,9 @@ class HubBus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def state(self) -> BusState:
+        up = self._writer is not None
+        return BusState(
+            kind="hub", connected=up, caught_up=self.connected.is_set(), heard=self._heard
+        )

@@ -8,7 +8,8 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
-from tryvoha.bus.base import Receiver
+from tryvoha.bus.base import BusState, Receiver
+from tryvoha.domain.events import Seq
 from tryvoha.store.base import Committed
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,10 @@ class LocalBus:
     def __init__(self, poll_seconds: float = POLL_SECONDS) -> None:
         self.poll_seconds = poll_seconds
         self._task: asyncio.Task[None] | None = None
+        self._receiver: Receiver | None = None
 
     async def start(self, receiver: Receiver) -> None:
+        self._receiver = receiver
         self._task = asyncio.get_running_loop().create_task(self._poll(receiver))
 
     async def _poll(self, receiver: Receiver) -> None:
@@ -40,3 +43,7 @@ class LocalBus:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+    def state(self) -> BusState:
+        seq = self._receiver.seq if self._receiver is not None else Seq(0)
+        return BusState(kind="local", connected=True, caught_up=True, heard=seq)

@@ -35,8 +35,9 @@ def serve(**given: Any) -> None:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # an edge's forwarded writes
     asyncio.run(check_store(settings.store))
-    if settings.standing_alerts:
+    if settings.standing_alerts and settings.role.writes:  # an edge writes nothing
         check_port(settings.host, settings.port)  # a server that cannot start writes nothing
         asyncio.run(declare_standing(settings.store))
     try:

@@ -86,6 +86,7 @@ class Engine:
         clock: Clock = system_clock,
         new_id: Callable[[], AlertId] = new_alert_id,
         snapshot_every: int = SNAPSHOT_EVERY,
+        snapshots: bool = True,
     ) -> None:
         self.store = store
         self.tree = tree
@@ -93,6 +94,7 @@ class Engine:
         self.clock = clock
         self.new_id = new_id
         self.snapshot_every = snapshot_every
+        self.snapshots = snapshots  # False on an edge: it only reads the store
         self.after_commit: list[Callable[[list[Committed]], Awaitable[None]]] = []
         self._lock = asyncio.Lock()
         self._snapshot_seq = feed.seq
@@ -325,6 +327,8 @@ class Engine:
     # -- snapshots ------------------------------------------------------------
 
     def _maybe_snapshot(self) -> None:
+        if not self.snapshots:
+            return
         if self.feed.seq - self._snapshot_seq < self.snapshot_every:
             return
         if self._snapshot_task is not None and not self._snapshot_task.done():
@@ -334,6 +338,8 @@ class Engine:
     async def save_snapshot(self) -> None:
         """Save the projection (under the write lock: the writer connection is not shared
         with a write transaction in progress)."""
+        if not self.snapshots:
+            return
         async with self._lock:
             projection = self.projection
             seq = projection.seq

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from tryvoha.server import pending
+from tryvoha.server.forward import FORWARDED
 from tryvoha.server.services import Services
 
 router = APIRouter(prefix="/api/v1/pending", tags=["two-person rule"])
@@ -19,6 +20,18 @@ JSON = "application/json"
 def _services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+async def _on_writer(svc: Services, request: Request) -> Response | None:
+    """On an edge, a confirm or cancel is a writer's to make (a confirm writes the log):
+    the request goes to it as it came and its answer comes back unchanged."""
+    if svc.forwarder is None:
+        return None
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    headers = [(name, request.headers.get(name)) for name in FORWARDED]
+    answer = await svc.forwarder.forward(request.method, target, await request.body(), headers)
+    raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers]
+    return Response(answer.body, answer.status, headers=dict(raw))
 
 
 @router.get("", summary="Held declares, newest first (any token)")
@@ -39,6 +52,8 @@ async def confirm(
     request: Request, pending_id: str, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     svc = _services(request)
+    if (forwarded := await _on_writer(svc, request)) is not None:
+        return forwarded
     confirmer = await svc.authenticate(authorization, fresh=True)
     result = await pending.confirm(svc, pending_id, confirmer)
     return Response(result.body, result.status, media_type=JSON)
@@ -49,6 +64,8 @@ async def cancel(
     request: Request, pending_id: str, authorization: Annotated[str | None, Header()] = None
 ) -> Response:
     svc = _services(request)
+    if (forwarded := await _on_writer(svc, request)) is not None:
+        return forwarded
     who = await svc.authenticate(authorization, fresh=True)
     ended = await pending.cancel(svc, pending_id, who)
     body = orjson.dumps({"pending": pending.pending_json(ended, svc.engine.clock())})

@@ -125,14 +125,24 @@ async def history(
 @router.get("/health", summary="Is this process serving, and how far has it read the log")
 async def health(request: Request) -> Response:
     svc = services(request)
+    bus = svc.bus.state()
     return json_response(
         {
             "status": "ok",
+            "role": svc.settings.role.value,
             "seq": svc.engine.seq,
             "active_alerts": len(svc.engine.projection),
             "subscribers": len(svc.fanout),
             "dropped_slow_subscribers": svc.fanout.dropped_slow,
             "refused": dict(sorted(svc.refusals.total.items())),
+            "bus": {
+                "kind": bus.kind,
+                "connected": bus.connected,
+                "heard_seq": bus.heard,
+                "lag_events": max(0, bus.heard - svc.engine.seq),
+                "published_seq": bus.published,
+                "unpublished_events": bus.unpublished,
+            },
         },
         headers={"Cache-Control": "no-store"},
     )

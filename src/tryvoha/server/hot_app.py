@@ -26,7 +26,7 @@ from tryvoha.server.routes import (
     query_pairs,
 )
 from tryvoha.server.services import Services
-from tryvoha.server.writes import WriteRequest, perform
+from tryvoha.server.writes import WriteRequest, carry_out
 
 EVENTS_PARAMETERS = [
     {
@@ -110,7 +110,7 @@ def _write(entry: Write) -> Callable[[Request], Awaitable[Response]]:
             body,
             request.headers.get("content-type"),
         )
-        result = await perform(
+        answer = await carry_out(
             services,
             command,
             WriteRequest(
@@ -120,10 +120,10 @@ def _write(entry: Write) -> Callable[[Request], Awaitable[Response]]:
                 body,
                 request.headers.get("authorization"),
                 request.headers.get("idempotency-key"),
+                request.headers.get("content-type"),
             ),
         )
-        headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-        return Response(result.body, result.status, headers, media_type="application/json")
+        return to_response(answer)
 
     return endpoint
 

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from tryvoha.domain.commands import Declare, oblasts_of
+from tryvoha.domain.commands import Declare, decide, oblasts_of
 from tryvoha.domain.scope import Principal, Role, check_may_write, check_scope
 from tryvoha.engine.engine import WriteResult
 from tryvoha.protocol.wire import format_time
@@ -92,6 +92,16 @@ async def hold(
             return _held(svc, found, now, replayed=True)
     else:
         pending_id = f"p{secrets.token_hex(12)}"
+    # refused now what would be refused when confirmed (a region one cannot declare):
+    # decided on today's state and thrown away, so nothing is held that cannot be carried out
+    decide(
+        command,
+        svc.engine.projection,
+        svc.tree,
+        now=now,
+        issuer=principal.name,
+        new_id=svc.engine.new_id,
+    )
     pending = PendingDeclare(
         pending_id,
         principal.name,

@@ -63,6 +63,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "This address does not take this method"),
     "unsupported_media_type": (415, "The body must be application/json"),
     "internal_error": (500, "The server failed; nothing was written unless a seq was returned"),
+    "writer_unavailable": (503, "No writer could be reached; nothing was written"),
+    "writer_timeout": (504, "The writer did not answer; retry with the same Idempotency-Key"),
 }
 
 

@@ -1,4 +1,10 @@
-"""Everything a serving process holds, started and stopped together."""
+"""Everything a serving process holds, started and stopped together.
+
+What a process holds depends on its role (`config.ServeRole`): every role loads the
+projection and serves reads and streams; one that writes (`all`, `writer`) carries out
+writes, keeps snapshots and runs the channels (ask `settings.role.writes`); an edge
+forwards writes to a writer and only reads the store.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
-from tryvoha.config import Settings
+from tryvoha.config import Settings, split_urls
 from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
 from tryvoha.engine.auth import Authenticator
@@ -20,7 +26,9 @@ from tryvoha.server.clients import ClientLimits, parse_networks
 from tryvoha.server.compat_gate import Gate
 from tryvoha.server.compat_views import CompatViews
 from tryvoha.server.fanout import Bounds, Fanout
+from tryvoha.server.forward import Forwarder
 from tryvoha.server.ratelimit import RateLimiter
+from tryvoha.server.readiness import Readiness
 from tryvoha.server.refusals import Refusals
 from tryvoha.server.views import Views
 from tryvoha.store import open_store
@@ -43,15 +51,18 @@ class Services:
     refusals: Refusals
     clients: ClientLimits  # per client address: requests, streams
     writes: RateLimiter  # per token: writes
+    forwarder: Forwarder | None = None  # an edge's way to a writer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
+    readiness: Readiness = field(default_factory=Readiness)
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
         tree = region_tree()
         store = open_store(settings.store)
         await store.open()
-        engine = await Engine.load(store, tree)
-        bus = bus or LocalBus()
+        writing = settings.role.writes
+        engine = await Engine.load(store, tree, snapshots=writing)
+        bus = bus or bus_of(settings, store)
         engine.after_commit.append(bus.published)
         refusals = Refusals()
         bounds = Bounds(stall_seconds=settings.stall_seconds)
@@ -84,8 +95,9 @@ class Services:
                 settings.rate_limit_keys,
             ),
             RateLimiter(settings.token_write_rate_limit, settings.rate_limit_keys),
+            None if writing else Forwarder(split_urls(settings.writer_url)),
         )
-        if settings.confirm_over > 0:  # held declares whose time runs out are marked so
+        if writing and settings.confirm_over > 0:  # held declares that ran out are marked so
             from tryvoha.server.pending import sweep
 
             services.run(sweep(services))
@@ -100,7 +112,25 @@ class Services:
             task.cancel()
         await self.authenticate.stop()
         self.cap.close()
+        if self.forwarder is not None:
+            await self.forwarder.close()
         await self.bus.close()
         await self.fanout.close()
         await self.engine.save_snapshot()
         await self.store.close()
+
+
+def bus_of(settings: Settings, store: Store) -> Bus:
+    """The bus --bus names: this box alone (the store, polled), or NATS JetStream."""
+    if not settings.bus:
+        return LocalBus()
+    from tryvoha.bus.nats import NatsBus  # nats-py is imported only where it is used
+
+    return NatsBus(
+        split_urls(settings.bus),
+        settings.nats_stream,
+        store,
+        publish=settings.role.writes,
+        replicas=settings.nats_replicas,
+        name=f"tryvoha-{settings.role.value}",
+    )

@@ -3,7 +3,8 @@
 With --workers N the supervisor binds the port, runs the hub (tryvoha.bus.hub) and starts
 N serving processes. Each binds the same port with SO_REUSEPORT, so the kernel spreads
 connections evenly over them, commits to the shared store itself, and receives everyone
-else's events through the hub. A process that dies is started again.
+else's events through the hub. A process that dies is started again. With --bus (NATS),
+there is no hub: each process is a client of NATS like any other machine's.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _serving_process(settings: Settings, hub_path: str, ready: Any, index: int) -> None:
+def _serving_process(settings: Settings, hub_path: str | None, ready: Any, index: int) -> None:
     from tryvoha.bus.hub import HubBus
 
     _die_with_parent()
@@ -109,9 +110,11 @@ def _serving_process(settings: Settings, hub_path: str, ready: Any, index: int) 
         stream=sys.stderr,
         format=f"%(levelname)s [{index}] %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # an edge's forwarded writes
     sock = bind(settings.host, settings.port, reuse_port=True)
     sock.listen(4096)
-    if not run_server(settings, sock, HubBus(Path(hub_path)), lambda _: ready.put(index)):
+    bus = HubBus(Path(hub_path)) if hub_path is not None else None  # None: --bus's
+    if not run_server(settings, sock, bus, lambda _: ready.put(index)):
         sys.exit(1)
 
 
@@ -132,8 +135,9 @@ async def _supervise(settings: Settings, hub_path: Path) -> bool:
 
     store = open_store(settings.store)
     await store.open()
-    hub = Hub(store, hub_path)
-    await hub.start()
+    hub = None if settings.bus else Hub(store, hub_path)
+    if hub is not None:
+        await hub.start()
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     stop = asyncio.Event()
@@ -144,7 +148,7 @@ async def _supervise(settings: Settings, hub_path: Path) -> bool:
     def start(index: int) -> BaseProcess:
         process = context.Process(
             target=_serving_process,
-            args=(settings, str(hub_path), ready, index),
+            args=(settings, None if hub is None else str(hub_path), ready, index),
             name=f"tryvoha-{index}",
         )
         process.start()
@@ -182,5 +186,6 @@ async def _supervise(settings: Settings, hub_path: Path) -> bool:
                 process.kill()
         ready.close()
         ready.join_thread()
-        await hub.close()
+        if hub is not None:
+            await hub.close()
         await store.close()

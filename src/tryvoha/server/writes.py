@@ -2,8 +2,10 @@
 
 One implementation, reached two ways: the API's routes (any ASGI server, and every
 unusual request) and the HTTP front (the common case, without the ASGI stack). Both
-build the command with the functions here and carry it out with `perform`, so a write,
-its fingerprint and its answer are the same whichever way it came.
+build the command with the functions here and carry it out with `carry_out`, so a write,
+its fingerprint and its answer are the same whichever way it came. On an edge the
+command is still built (bad input is refused where it arrives), then the request goes
+to a writer (`server/forward.py`) and its answer comes back unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.domain.scope import Principal
 from tryvoha.engine.auth import AuthError, hash_token
 from tryvoha.engine.engine import WriteResult
+from tryvoha.server.answers import JSON_TYPE, Answer
 from tryvoha.server.models import DeclareIn, UpdateIn, threat_specs
 from tryvoha.server.problems import Problem, region_in_path
 from tryvoha.server.ratelimit import RateLimiter, retry_after
@@ -42,6 +45,7 @@ class WriteRequest:
     body: bytes
     authorization: str | None
     idempotency_key: str | None
+    content_type: str | None = None
 
     def fingerprint(self) -> str:
         """What a retry with the same Idempotency-Key must repeat exactly."""
@@ -139,3 +143,21 @@ async def _deny(svc: Services, actor: str, request: WriteRequest, detail: str) -
 
 def answer_headers(result: WriteResult) -> dict[str, str] | None:
     return {"Idempotent-Replayed": "true"} if result.replayed else None
+
+
+async def carry_out(svc: Services, command: Command, request: WriteRequest) -> Answer:
+    """The answer to a write: made here, or (on an edge) by a writer. Raises as `perform`
+    does; a writer's answer, refusals included, is returned as it came."""
+    if svc.forwarder is not None:
+        target = request.path + (f"?{request.query}" if request.query else "")
+        headers = [
+            ("authorization", request.authorization),
+            ("idempotency-key", request.idempotency_key),
+            ("content-type", request.content_type),
+        ]
+        return await svc.forwarder.forward(request.method, target, request.body, headers)
+    result = await perform(svc, command, request)
+    headers_out = [(b"content-type", JSON_TYPE.encode())]
+    if result.replayed:
+        headers_out.append((b"idempotent-replayed", b"true"))
+    return Answer(result.status, tuple(headers_out), result.body)

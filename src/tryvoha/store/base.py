@@ -190,6 +190,10 @@ WriteTransaction = LoopWriteTransaction | AsyncWriteTransaction
 class EventLog(Protocol):
     async def last_seq(self) -> Seq: ...
 
+    async def writable(self) -> bool:
+        """The store answers and would take a write (not a read-only file or a standby):
+        a writer's readiness (/readyz)."""
+
     async def read_events(self, after: Seq, limit: int) -> list[bytes]:
         """Up to `limit` events after `after`, in seq order: any range, from any process."""
 

@@ -123,6 +123,9 @@ class PostgresStore:
     async def last_seq(self) -> Seq:
         return Seq(await self.pool.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
 
+    async def writable(self) -> bool:
+        return bool(await self.pool.fetchval("SELECT NOT pg_is_in_recovery()"))
+
     async def read_events(self, after: Seq, limit: int) -> list[bytes]:
         rows = await self._rows(
             "SELECT payload FROM events WHERE seq > $1 ORDER BY seq LIMIT $2", (after, limit)

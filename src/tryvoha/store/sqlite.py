@@ -10,6 +10,7 @@ to COMMIT, so these connections, and several processes, may write the same file 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -144,6 +145,10 @@ class SqliteStore:
 
     async def last_seq(self) -> Seq:
         return await self._read(last_seq)
+
+    async def writable(self) -> bool:
+        await self.last_seq()
+        return os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK)
 
     async def read_events(self, after: Seq, limit: int) -> list[bytes]:
         rows = await self._rows(

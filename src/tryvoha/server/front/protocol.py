@@ -42,7 +42,7 @@ from tryvoha.server.front.connection import (
 from tryvoha.server.front.wire import Wire
 from tryvoha.server.problems import ANSWERED, Problem, as_problem, crash_problem
 from tryvoha.server.routes import Router, query_pairs
-from tryvoha.server.writes import WriteRequest, perform
+from tryvoha.server.writes import WriteRequest, carry_out
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
@@ -384,7 +384,7 @@ class FrontProtocol(asyncio.Protocol):
         front, request = self.front, decision.request
         services = front.services
         assert services is not None
-        status, headers, body = 500, [], b""
+        status = 500
         try:
             command = decision.entry.command(
                 services.tree,
@@ -393,7 +393,7 @@ class FrontProtocol(asyncio.Protocol):
                 request.body,
                 request.header(b"content-type"),
             )
-            result = await perform(
+            answer = await carry_out(
                 services,
                 command,
                 WriteRequest(
@@ -403,13 +403,11 @@ class FrontProtocol(asyncio.Protocol):
                     request.body,
                     request.header(b"authorization"),
                     request.header(b"idempotency-key"),
+                    request.header(b"content-type"),
                 ),
             )
-            status, body = result.status, result.body
-            headers = [(b"content-type", b"application/json")]
-            if result.replayed:
-                headers.append((b"idempotent-replayed", b"true"))
-            data = front.wire.answer(status, headers, body, request.keep_alive)
+            status = answer.status
+            data = front.wire.answer(status, answer.headers, answer.body, request.keep_alive)
         except ANSWERED as e:
             problem: Problem = as_problem(e)
             status = problem.status
