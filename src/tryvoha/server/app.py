@@ -18,6 +18,7 @@ from tryvoha.server import (
     api_stats,
     api_ukrainealarm,
     api_v1,
+    api_webhooks,
     docs_page,
     hot_app,
     pages,
@@ -55,6 +56,7 @@ def create_app(
     hot_app.install(app)  # the table of hot routes, the same as the HTTP front serves
     app.include_router(api_v1.router)
     app.include_router(api_pending.router)
+    app.include_router(api_webhooks.router)
     app.include_router(api_stats.router)
     app.include_router(api_locate.router)
     app.include_router(api_cap.router)

@@ -9,6 +9,8 @@ from typing import Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
+from tryvoha.channels.webhooks.admin import WebhookAdmin
+from tryvoha.channels.webhooks.channel import WebhookChannel
 from tryvoha.config import Settings
 from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
@@ -43,6 +45,8 @@ class Services:
     refusals: Refusals
     clients: ClientLimits  # per client address: requests, streams
     writes: RateLimiter  # per token: writes
+    webhooks: WebhookChannel
+    webhook_admin: WebhookAdmin
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
 
     @classmethod
@@ -64,6 +68,8 @@ class Services:
         authenticate = Authenticator(store)
         authenticate.start()
         compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
+        webhooks = WebhookChannel(settings, store, engine.feed, tree)
+        webhooks.start()
         services = cls(
             settings,
             store,
@@ -84,6 +90,8 @@ class Services:
                 settings.rate_limit_keys,
             ),
             RateLimiter(settings.token_write_rate_limit, settings.rate_limit_keys),
+            webhooks,
+            WebhookAdmin(settings, store, tree, webhooks.window, webhooks),
         )
         if settings.confirm_over > 0:  # held declares whose time runs out are marked so
             from tryvoha.server.pending import sweep
@@ -99,6 +107,7 @@ class Services:
         for task in self.tasks:
             task.cancel()
         await self.authenticate.stop()
+        await self.webhooks.stop()
         self.cap.close()
         await self.bus.close()
         await self.fanout.close()

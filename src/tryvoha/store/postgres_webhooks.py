@@ -50,6 +50,9 @@ class PostgresWebhooks:
             rows = await self.pool.fetch(f"{wh.SELECT} WHERE w.id = ANY($1){wh.ORDER}", list(ids))
         return [wh.record(tuple(r)) for r in rows]
 
+    async def count_webhooks(self) -> int:
+        return int(await self.pool.fetchval(wh.COUNT))
+
     async def webhook_versions(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in await self.pool.fetch(wh.VERSIONS)}
 

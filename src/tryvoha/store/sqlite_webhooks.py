@@ -57,6 +57,9 @@ class SqliteWebhooks:
             found.extend(wh.record(r) for r in await self._rows(text, chunk))
         return sorted(found, key=lambda r: (r.created_at, r.id))
 
+    async def count_webhooks(self) -> int:
+        return int((await self._rows(wh.COUNT, ()))[0][0])
+
     async def webhook_versions(self) -> dict[str, int]:
         return {r[0]: int(r[1]) for r in await self._rows(wh.VERSIONS, ())}
 

@@ -67,6 +67,8 @@ class Webhooks(Protocol):
     async def webhooks(self, ids: Sequence[str] | None = None) -> list[WebhookRecord]:
         """These subscriptions (None: all), oldest first, with their cursors."""
 
+    async def count_webhooks(self) -> int: ...
+
     async def webhook_versions(self) -> dict[str, int]:
         """Every subscription's id and version: a cheap look for what changed."""
 
