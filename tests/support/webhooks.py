@@ -68,6 +68,13 @@ class Received:
     body: dict[str, Any]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a sender killed mid-request resets its connection: that is the test
+
+
 class Receiver:
     """Modes: ok, fail (500), slow (answers after `slow_seconds`), gone (410)."""
 
@@ -76,6 +83,7 @@ class Receiver:
         self.path = path
         self.mode = "ok"
         self.slow_seconds = 2.0
+        self.delay_seconds = 0.0  # before every answer, in any mode
         self.lock = threading.Lock()
         self.received: list[Received] = []  # accepted, in the order they came
         self.requests = 0  # every request, accepted or not
@@ -104,8 +112,7 @@ class Receiver:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -122,8 +129,7 @@ class Receiver:
         with self.lock:
             self.requests += 1
             mode = self.mode
-        if mode == "slow":
-            time.sleep(self.slow_seconds)
+        time.sleep(self.slow_seconds if mode == "slow" else self.delay_seconds)
         try:
             Webhook(self.secret).verify(body, headers)
         except WebhookVerificationError as e:
@@ -151,6 +157,14 @@ class Receiver:
                     out.append(r.seq)
         return out
 
-    def ids(self) -> dict[int, str]:
+    def ids(self) -> dict[int, set[str]]:
+        """The webhook-ids each seq came with."""
+        found: dict[int, set[str]] = {}
         with self.lock:
-            return {r.seq: r.msg_id for r in self.received}
+            for r in self.received:
+                found.setdefault(r.seq, set()).add(r.msg_id)
+        return found
+
+    def count(self, seq: int) -> int:
+        with self.lock:
+            return sum(1 for r in self.received if r.seq == seq)
