@@ -8,6 +8,8 @@ in order, exactly once after deduplication by webhook-id.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import KHARKIV, LVIV
+from tests.support.log import raw
 from tests.support.postgres import run_sync
 from tests.support.server import ServerProcess, make_token, timeout
 from tests.support.webhooks import Receiver, clear_of, declare_events
@@ -254,3 +257,34 @@ def test_filters_and_history_imports(store_url: str, tmp_path: Path) -> None:
         server.stop()
         everything.stop()
         kharkiv.stop()
+
+
+def test_with_several_processes_one_delivers_each_event_once(
+    store_url: str, tmp_path: Path, receiver: Receiver
+) -> None:
+    """--workers 3: every process serves declares and watches the subscriptions; only
+    the lease holder delivers, so nothing arrives twice; when it is killed another takes
+    over and nothing is lost."""
+    server = serve(store_url, tmp_path, SHORT)
+    server.args += ["--workers", "3"]
+    server.start()
+    admin = Admin(server, make_token(store_url, "root", ["UA"], Role.ADMIN))
+    try:
+        admin.subscribe(receiver)
+        expected: list[int] = []
+        for _ in range(15):  # new connections: the kernel spreads them over the processes
+            expected += admin.declare()
+        wait_until(lambda: receiver.first_seen() == expected, 30, "every event")
+        time.sleep(0.5)
+        assert [r.seq for r in receiver.received] == expected  # none twice
+
+        holder = raw(store_url, "SELECT holder FROM leases WHERE name = 'webhooks'")[0][0]
+        os.kill(int(holder.split(":")[1]), signal.SIGKILL)  # the delivering process
+        for _ in range(5):
+            expected += admin.declare()
+        wait_until(lambda: receiver.first_seen() == expected, 30, "every event after failover")
+        taken = raw(store_url, "SELECT holder FROM leases WHERE name = 'webhooks'")[0][0]
+        assert taken != holder
+        assert receiver.bad_signatures == []
+    finally:
+        server.stop()

@@ -3,7 +3,8 @@
 While the store holds no subscription nothing runs but a look at the count every
 WATCH_SECONDS (a read). Once there is one, the process runs a lease keeper: the one
 process that holds the `webhooks` lease (on one box with --workers N, or across writers
-on many machines) runs the courier; the others wait to take over if it dies.
+on many machines) runs the courier, in a process of its own (process.py); the others
+wait to take over if it dies.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 
 from tryvoha.channels.lease import Holding, LeaseKeeper
-from tryvoha.channels.webhooks.courier import Courier
+from tryvoha.channels.webhooks.process import run_courier_process
 from tryvoha.channels.webhooks.window import EventWindow
 from tryvoha.config import Settings
 from tryvoha.domain.regions import RegionTree
@@ -31,9 +32,8 @@ class WebhookChannel:
         self.settings = settings
         self.store = store
         self.tree = tree
-        self.window = EventWindow(feed, store, tree)
+        self.window = EventWindow(feed, store, tree)  # for the admin API's counts
         self.keeper: LeaseKeeper | None = None
-        self.courier: Courier | None = None  # while this process delivers
         self._poked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -49,10 +49,9 @@ class WebhookChannel:
         await self._stop_keeper()
 
     def poke(self) -> None:
-        """A subscription changed through this process: look at once."""
+        """A subscription changed through this process: look at once whether there is
+        any (the courier looks at what changed every second, wherever it runs)."""
         self._poked.set()
-        if self.courier is not None:
-            self.courier.poke()
 
     async def _watch(self) -> None:
         while True:
@@ -85,9 +84,4 @@ class WebhookChannel:
             await keeper.stop()
 
     async def _deliver(self, holding: Holding) -> None:
-        courier = Courier(self.settings, self.store, self.window, self.tree, holding)
-        self.courier = courier
-        try:
-            await courier.run()
-        finally:
-            self.courier = None
+        await run_courier_process(self.settings, holding)

@@ -22,11 +22,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import certifi
 import httpx
 
 from tryvoha.channels.lease import Holding
@@ -73,7 +75,7 @@ class Courier:
             asyncio.Semaphore(settings.webhook_concurrency),  # endpoints that fail
         )
         self._poked = asyncio.Event()
-        self._client: httpx.AsyncClient | None = None
+        self._tls = ssl.create_default_context(cafile=certifi.where())
         self._complained = 0.0
 
     def poke(self) -> None:
@@ -86,24 +88,36 @@ class Courier:
         quiet = logging.getLogger("httpx")
         if quiet.level == logging.NOTSET:  # a line per delivery at info: too many
             quiet.setLevel(logging.WARNING)
-        limits = httpx.Limits(
-            max_connections=2 * self.settings.webhook_concurrency + 8,
-            max_keepalive_connections=self.settings.webhook_concurrency,
-        )
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
-            follow_redirects=False,
-            trust_env=False,
-            limits=limits,
-        ) as client:
-            self._client = client
-            try:
-                await self._loop()
-            finally:
-                await asyncio.gather(*(ep.stop() for ep in self.endpoints.values()))
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(FINAL_FLUSH_SECONDS):
-                        await self.flush()
+        try:
+            await self._loop()
+        finally:
+            await asyncio.gather(*(self._drop(ep) for ep in self.endpoints.values()))
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(FINAL_FLUSH_SECONDS):
+                    await self.flush()
+
+    def _client(self, ep: Endpoint) -> httpx.AsyncClient:
+        """The endpoint's own client, holding at most one connection: a pool shared by
+        every endpoint looks at each of its connections on every request."""
+        if ep.client is None:
+            ep.client = httpx.AsyncClient(
+                verify=self._tls,
+                timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
+                follow_redirects=False,
+                trust_env=False,
+                limits=httpx.Limits(
+                    max_connections=1, max_keepalive_connections=1, keepalive_expiry=30.0
+                ),
+            )
+        return ep.client
+
+    async def _drop(self, ep: Endpoint) -> None:
+        """Stop delivering to it and let its connection go."""
+        await ep.stop()
+        if ep.client is not None:
+            client, ep.client = ep.client, None
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     async def _loop(self) -> None:
         await self._quietly(self.reconcile())
@@ -157,7 +171,7 @@ class Courier:
         """Bring the endpoints in line with the subscriptions in the store."""
         versions = await self.store.webhook_versions()
         for gone in [i for i in self.endpoints if i not in versions]:
-            await self.endpoints.pop(gone).stop()
+            await self._drop(self.endpoints.pop(gone))
         changed = [
             i
             for i, version in versions.items()
@@ -197,7 +211,7 @@ class Courier:
         if record.state is WebhookState.ACTIVE and not ep.running:
             ep.task = asyncio.get_running_loop().create_task(self._serve(ep))
         elif record.state is not WebhookState.ACTIVE and ep.running:
-            await ep.stop()
+            await self._drop(ep)
 
     @property
     def kept(self) -> int:
@@ -207,6 +221,14 @@ class Courier:
 
     async def _serve(self, ep: Endpoint) -> None:
         """Deliver to one endpoint, in order, until it is suspended or disabled."""
+        try:
+            await self._serve_until_stopped(ep)
+        finally:
+            if ep.client is not None:  # suspended or disabled: let its connection go
+                client, ep.client = ep.client, None
+                await client.aclose()
+
+    async def _serve_until_stopped(self, ep: Endpoint) -> None:
         while True:
             items = await self.window.after(ep.position, PAGE)
             for item in items:
@@ -256,7 +278,7 @@ class Courier:
 
     async def _post(self, ep: Endpoint, item: Item, at: datetime) -> tuple[int | None, str | None]:
         """(HTTP status, error): status None when no answer came."""
-        assert self._client is not None
+        client = self._client(ep)
         timeout = self.settings.webhook_timeout_seconds
         try:
             if ep.target is None:
@@ -266,14 +288,14 @@ class Courier:
                 headers = signed_headers(ep.signer, message_id(ep.id, item.seq), at, item.raw)
                 headers.append(("host", ep.target.host_header))
                 extensions = {"sni_hostname": ep.target.host} if ep.target.scheme == "https" else {}
-                request = self._client.build_request(
+                request = client.build_request(
                     "POST",
                     ep.target.request_url(address),
                     content=item.raw,
                     headers=headers,
                     extensions=extensions,
                 )
-                response = await self._client.send(request, stream=True)
+                response = await client.send(request, stream=True)
                 try:
                     await _drain(response)
                 finally:

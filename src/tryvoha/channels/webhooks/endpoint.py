@@ -11,6 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import httpx
 from standardwebhooks.webhooks import Webhook
 
 from tryvoha.channels.webhooks.targets import Target, TargetError, parse_target
@@ -47,6 +48,7 @@ class Endpoint:
     moved_at: float = 0.0  # when `position` first moved past `recorded` by skipping only
     must_record: bool = False  # something was delivered since the cursor was recorded
     task: asyncio.Task[None] | None = None
+    client: httpx.AsyncClient | None = None  # its own, with at most one connection
 
     def __post_init__(self) -> None:
         self.attempts = deque(maxlen=self.kept)

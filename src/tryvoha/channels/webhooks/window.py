@@ -9,13 +9,14 @@ suspended, or replaying) reads the log a page at a time, as the streams' catch-u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 
 from tryvoha.domain.events import Seq, is_historical
 from tryvoha.domain.regions import RegionId, RegionTree
-from tryvoha.engine.feed import Feed
 from tryvoha.store.base import EventLog
 
 CACHED_EVENTS = 4096
@@ -30,8 +31,28 @@ class Item:
     raw: bytes  # the body of the delivery: the bytes every stream sends
 
 
+class Held(Protocol):
+    @property
+    def seq(self) -> Seq: ...
+
+    @property
+    def raw(self) -> bytes: ...
+
+
+class Announcer(Protocol):
+    """Where new events are heard of: the serving process's feed, or a follower of the
+    log (the delivering process's own)."""
+
+    @property
+    def announced(self) -> Seq: ...
+
+    def recent_after(self, after: Seq, limit: int) -> Sequence[Held] | None: ...
+
+    async def wait_for(self, seq: Seq) -> None: ...
+
+
 class EventWindow:
-    def __init__(self, feed: Feed, log: EventLog, tree: RegionTree) -> None:
+    def __init__(self, feed: Announcer, log: EventLog, tree: RegionTree) -> None:
         self.feed = feed
         self.log = log
         self.tree = tree
