@@ -7,12 +7,13 @@ worst case). Its endpoints live in a process of their own (`bench/hook_receivers
 100 answer every POST with 204 at once, 50 accept connections and never answer (each
 attempt times out), 50 refuse connections. Default retry schedule and timeout.
 
-Three phases of `--writes` sequential declares and clears, made as the writes section
-makes them (one keep-alive connection, one request at a time, a bare SQLite insert in
-between): without endpoints, with the 200, and without again. The first and third are
-pooled as the reference; the ratio is the p50 and p99 with endpoints over those without.
-Also reported: the deliveries the answering endpoints got, and how long after the last
-declare they all had every event.
+Sequential declares and clears, made as the writes section makes them (one keep-alive
+connection, one request at a time, a bare SQLite insert in between), `--writes` of them
+in all, in three rounds: a block without endpoints, then the 200 are subscribed, a block
+with them, and they are removed again. Alternating keeps the two under the same
+conditions on a machine whose load drifts. The ratios are the p50 and p99 with endpoints
+over those without. Also reported: the deliveries the answering endpoints got during the
+blocks, and how long after the last declare they all had every event.
 """
 
 from __future__ import annotations
@@ -37,7 +38,11 @@ from bench.stats import latency_summary, ratio
 from bench.writes import REGION, BareSqlite, Writes, declare_and_clear
 
 ANSWERING, SILENT, REFUSED = 100, 50, 50
+_BODY = orjson.dumps({"regions": [REGION], "threats": ["ballistic_missiles"], "message": MESSAGE})
 DRAIN_SECONDS = 120.0
+ROUNDS = 3
+WARM_UP_PAIRS = 5
+WARM_THREATS = ("artillery_shelling", "urban_fights", "chemical")  # one new alert a round
 WARM_REGION = "UA63000000000041885"  # Kharkiv oblast
 START_SECONDS = 30.0
 
@@ -130,10 +135,10 @@ async def head(server: Tryvoha) -> int:
         return int((await http.request("GET", "/api/v1/alerts/active")).json()["seq"])
 
 
-async def until(check: Any, seconds: float, what: str) -> float:
-    """Wait for `await check()`; the seconds it took."""
+async def reach(port: int, seq: int, seconds: float, what: str) -> float:
+    """Wait until every answering endpoint has had every event up to `seq`; how long."""
     start = time.monotonic()
-    while not await check():
+    while (await stats(port))["min_last_seq"] < seq:
         if time.monotonic() - start > seconds:
             raise TimeoutError(f"{what}: not within {seconds:g} s")
         await asyncio.sleep(0.05)
@@ -145,56 +150,37 @@ async def run_webhooks(options: Options, console: Console) -> Hooks:
     server = Tryvoha(options.tmp / "webhooks-tryvoha", 1, ["--webhooks-allow-private"])
     receivers = Receivers(options.tmp / "webhooks-receivers")
     bare = BareSqlite(options.tmp / "webhooks-bare.db")
-    body = orjson.dumps(
-        {"regions": [REGION], "threats": ["ballistic_missiles"], "message": MESSAGE}
-    )
-    pairs = (options.writes + 1) // 2
+    pairs = max(10, options.writes // (2 * ROUNDS))
     try:
         ports = await receivers.start()
         hooks.endpoints = {kind: len(p) for kind, p in ports.items()}
         await server.start()
         auth = admin_token(server)
-
-        def phase(name: str) -> Writes:
-            writes = Writes()
-            declare_and_clear(server, body, pairs, bare, writes, keys=name, auth=auth)
-            return writes
-
-        console.print(f"  webhooks: {2 * pairs} declares and clears without endpoints ...")
-        first = phase("before")
-        ids = await subscribe(server, auth, ports)
-        warm = await head(server) + 1
-        http = BlockingHttp(HOST, server.port)
-        elsewhere = orjson.dumps({"regions": [WARM_REGION]})  # Lviv stays for the phases
-        expect_status(
-            http.request("POST", "/api/v1/alerts", {**auth, "Idempotency-Key": "warm"}, elsewhere),
-            201,
-            "declare",
-        )
-        http.close()
-        answering = ports["answering"][0]
-        await until(lambda: _reached(answering, warm), START_SECONDS, "the endpoints' first event")
-        before = await stats(answering)
         console.print(
-            f"  webhooks: {2 * pairs} declares and clears with {len(ids)} endpoints "
-            f"({ANSWERING} answering, {SILENT} silent, {REFUSED} refusing) ...",
+            f"  webhooks: {ROUNDS} rounds of {2 * pairs} declares and clears without endpoints,"
+            f" then with {sum(hooks.endpoints.values())} ({ANSWERING} answering, {SILENT} silent,"
+            f" {REFUSED} refusing) ...",
             highlight=False,
         )
-        start_seq = await head(server)
-        during = phase("with")
-        last = await head(server)
-        hooks.events_with = last - start_seq
-        hooks.drained_after_s = round(
-            await until(lambda: _reached(answering, last), DRAIN_SECONDS, "the drain"), 2
-        )
-        hooks.deliveries = (await stats(answering))["requests"] - before["requests"]
-        await unsubscribe(server, auth, ids)
-        await asyncio.sleep(2.0)  # the courier stops: no endpoint left
-        console.print(f"  webhooks: {2 * pairs} declares and clears without endpoints again ...")
-        third = phase("after")
-        without = _pooled(first, third)
+        without: list[float] = []
+        during: list[float] = []
+        for n in range(ROUNDS):
+            without += _phase(server, bare, pairs, f"without-{n}", auth)
+            ids = await subscribe(server, auth, ports)
+            await _warm(server, auth, ports, n)
+            answering = ports["answering"][0]
+            before = (await stats(answering))["requests"]
+            start = await head(server)
+            during += _phase(server, bare, pairs, f"with-{n}", auth)
+            last = await head(server)
+            hooks.events_with += last - start
+            hooks.deliveries += (await stats(answering))["requests"] - before
+            if n == ROUNDS - 1:
+                drained = await reach(answering, last, DRAIN_SECONDS, "the drain")
+                hooks.drained_after_s = round(drained, 2)
+            await unsubscribe(server, auth, ids)
         hooks.without_ms = latency_summary(without, len(without))
-        hooks.with_ms = during.declare_ms
+        hooks.with_ms = latency_summary(during, len(during))
         hooks.p50_ratio = ratio(hooks.with_ms.get("p50"), hooks.without_ms.get("p50"))
         hooks.p99_ratio = ratio(hooks.with_ms.get("p99"), hooks.without_ms.get("p99"))
     except (ServerError, OSError, TimeoutError) as e:
@@ -208,16 +194,26 @@ async def run_webhooks(options: Options, console: Console) -> Hooks:
     return hooks
 
 
-async def _reached(port: int, seq: int) -> bool:
-    return (await stats(port))["min_last_seq"] >= seq
+def _phase(
+    server: Tryvoha, bare: BareSqlite, pairs: int, keys: str, auth: dict[str, str]
+) -> list[float]:
+    writes = Writes()
+    declare_and_clear(server, _BODY, pairs, bare, writes, keys, auth, warm_up=WARM_UP_PAIRS)
+    return writes.declare_samples
 
 
-def _pooled(*phases: Writes) -> list[float]:
-    """Every declare latency of these phases."""
-    found: list[float] = []
-    for writes in phases:
-        found += writes.declare_samples
-    return found
+async def _warm(server: Tryvoha, auth: dict[str, str], ports: dict[str, list[int]], n: int) -> None:
+    """One event on another region, until the answering endpoints have it: the
+    delivering process has started and knows every endpoint."""
+    seq = await head(server) + 1
+    http = BlockingHttp(HOST, server.port)
+    try:
+        key = {**auth, "Idempotency-Key": f"warm-{n}"}
+        body = orjson.dumps({"regions": [WARM_REGION], "threat": WARM_THREATS[n]})
+        expect_status(http.request("POST", "/api/v1/alerts", key, body), 201, "declare")
+    finally:
+        http.close()
+    await reach(ports["answering"][0], seq, START_SECONDS, "the first event")
 
 
 def webhooks_table(hooks: Hooks) -> Table:

@@ -88,6 +88,7 @@ def declare_and_clear(
     writes: Writes,
     keys: str = "bench",
     auth: dict[str, str] | None = None,
+    warm_up: int = WARM_UP,
 ) -> None:
     """Declare, insert, no-op, clear, insert, ...; keeps every latency after the warm-up."""
     declares: list[float] = []
@@ -96,7 +97,7 @@ def declare_and_clear(
     trips: list[float] = []
     http = BlockingHttp(HOST, server.port)
     try:
-        for i in range(WARM_UP + pairs):
+        for i in range(warm_up + pairs):
             headers = {**(auth or server.auth), "Idempotency-Key": f"{keys}-declare-{i}"}
             reply = http.request("POST", "/api/v1/alerts", headers, body)
             expect_status(reply, 201, "declare")
@@ -108,7 +109,7 @@ def declare_and_clear(
             cleared = http.request("POST", f"/api/v1/alerts/{alert_id}/clear", headers)
             expect_status(cleared, 200, "clear")
             second = bare.insert(reply.body)
-            if i >= WARM_UP:
+            if i >= warm_up:
                 declares.append(reply.ms)
                 clears.append(cleared.ms)
                 trips.append(trip.ms)

@@ -10,11 +10,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tests.conftest import StoreMaker
 from tests.support.webhooks import declare_events
 from tryvoha.domain.alerts import ThreatType
 from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.webhooks import Attempt, NewWebhook, WebhookState
+from tryvoha.engine.transfer import move
 from tryvoha.store import Store, open_store
 from tryvoha.store.webhooks import TooManyWebhooksError, WebhookProgress
 
@@ -149,3 +151,29 @@ async def test_a_removed_subscription_leaves_nothing_behind(store: Store) -> Non
     assert await store.read_cursors("webhook:") == {"webhook:wh_2": 0}
     assert await store.webhook_attempts("wh_1", 10) == []
     assert await store.count_rows("webhook_attempts") == 0
+
+
+async def test_migrate_store_moves_subscriptions_cursors_and_attempts(
+    store: Store, make_store_url: StoreMaker
+) -> None:
+    """A moved store goes on where it was: same secrets, same cursors (nothing sent
+    again from the start), same attempts."""
+    await store.append_batch(declare_events(4))
+    await store.create_webhook(hook(1, ("UA46000000000026241",)), limit=10)
+    assert await store.take_lease("webhooks", "me", 30)
+    progress = WebhookProgress(
+        cursors={"wh_1": Seq(6)},
+        attempts=[("wh_1", Attempt(1, Seq(6), NOW, 204, 3, None))],
+        delivered={"wh_1": (Seq(6), NOW)},
+    )
+    await store.append_batch(declare_events(2, start=10))
+    assert await store.record_webhooks(progress, "webhooks", "me")
+    target = open_store(make_store_url("target"))
+    await target.open()
+    try:
+        await move(store, target)
+        assert await target.webhooks() == await store.webhooks()
+        assert (await target.webhooks())[0].cursor == 6
+        assert await target.webhook_attempts("wh_1", 10) == await store.webhook_attempts("wh_1", 10)
+    finally:
+        await target.close()
