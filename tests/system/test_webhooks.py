@@ -288,3 +288,22 @@ def test_with_several_processes_one_delivers_each_event_once(
         assert receiver.bad_signatures == []
     finally:
         server.stop()
+
+
+def test_the_cli_says_what_is_wrong_in_one_line(server: ServerProcess, store_url: str) -> None:
+    from tests.system.test_cli import assert_one_line_error, tryvoha
+
+    admin = make_token(store_url, "root", ["UA"], Role.ADMIN)
+    issuer = make_token(store_url, "lviv", ["Lviv"])
+
+    def run(token: str, *args: str) -> Any:
+        return tryvoha("webhook", *args, env={"TRYVOHA_URL": server.url, "TRYVOHA_TOKEN": token})
+
+    assert_one_line_error(run(admin, "add", "http://127.0.0.1:9/x"), "not a public address", "422")
+    assert_one_line_error(run(admin, "add", "ftp://example.org/x"), "only http", "422")
+    assert_one_line_error(run(issuer, "list"), "not an admin token", "403")
+    assert_one_line_error(run(admin, "show", "wh_nope"), "no webhook has the id", "404")
+    assert_one_line_error(run(admin, "add", "https://x.org/", "--threat", "drones"), "--threat")
+    assert_one_line_error(run(admin, "add", "https://x.org/", "--region", "Atlantis"), "--region")
+    listed = run(admin, "list")
+    assert listed.returncode == 0 and "wh_" not in listed.stdout  # nothing was made
