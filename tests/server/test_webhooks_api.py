@@ -14,6 +14,7 @@ from tests.server.conftest import Api
 from tryvoha.config import Settings
 from tryvoha.domain.scope import Role
 from tryvoha.server.app import create_app
+from tryvoha.store.base import AuditQuery
 
 pytestmark = pytest.mark.anyio
 PUBLIC = "http://93.184.215.14:9/hook"  # resolves to itself, a public address; never reached
@@ -82,7 +83,8 @@ async def test_the_secret_is_shown_once_and_the_rest_on_every_read(strict: Api) 
     assert data["secret"] not in str(shown) + str(listed)
     assert shown["waiting"] == 0 and shown["attempts"] == []
     assert [w["id"] for w in listed] == [data["id"]]
-    actions = [e.action for e in await strict.services.store.read_audit("root", 10)]
+    entries = await strict.services.store.read_audit(AuditQuery(actor="root", limit=10))
+    actions = [e.action for e in entries]
     assert "webhook.create" in actions
 
 
