@@ -40,6 +40,7 @@ from bench.writes import Writes, run_writes
 
 if TYPE_CHECKING:
     from bench.bulk import Bulk
+    from bench.webhooks import Hooks
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -117,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         type=names(SECTIONS),
         default=SECTIONS,
-        help="sections to run: fanout,memory,polling,writes,bulk (default all)",
+        help="sections to run: fanout,memory,polling,writes,bulk,webhooks (default all)",
     )
     p.add_argument(
         "--transports",
@@ -244,6 +245,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
     writes: Writes | None = None
     bulk: Bulk | None = None
     edges: list[Phase] = []
+    hooks: Hooks | None = None
     failed = False
     try:
         if {"fanout", "memory"} & sections:
@@ -283,6 +285,11 @@ async def main(args: argparse.Namespace, console: Console) -> int:
 
             console.rule("bulk moves")
             bulk = await run_bulk(options, console)
+        if "webhooks" in sections:
+            from bench.webhooks import run_webhooks
+
+            console.rule("declares while delivering webhooks")
+            hooks = await run_webhooks(options, console)
     finally:
         console.rule("results")
         if bulk is not None:
@@ -293,12 +300,17 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             from bench.edges import edges_table
 
             console.print(edges_table(edges))
+        if hooks is not None:
+            from bench.webhooks import webhooks_table
+
+            console.print(webhooks_table(hooks))
         found = print_all(console, phases, polling, writes, sections)
         failed = (
             any(p.error or p.problems for p in phases + edges)
             or bool(polling and (polling.error or polling.problems))
             or bool(writes and (writes.error or writes.problems))
             or bool(bulk and (bulk.error or bulk.problems))
+            or bool(hooks and (hooks.error or hooks.problems))
         )
         source_after = procs.source_state(ROOT)
         if source_after != machine["tryvoha_source_state"]:
@@ -336,6 +348,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             "writes": writes.to_json() if writes else None,
             "bulk": bulk.to_json() if bulk else None,
             "edges": [p.to_json() for p in edges],
+            "webhooks": hooks.to_json() if hooks else None,
             "targets": [t.to_json() for t in found],
         }
         path = write_json(options.results, stamp, data)

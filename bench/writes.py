@@ -51,9 +51,12 @@ class Writes:
     problems: list[str] = field(default_factory=list)
     error: str | None = None
     profile: str | None = None
+    declare_samples: list[float] = field(default_factory=list, repr=False)  # not in the JSON
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["declare_samples"]
+        return data
 
 
 class BareSqlite:
@@ -78,7 +81,14 @@ class BareSqlite:
 
 
 def declare_and_clear(
-    server: Tryvoha, body: bytes, pairs: int, bare: BareSqlite, writes: Writes
+    server: Tryvoha,
+    body: bytes,
+    pairs: int,
+    bare: BareSqlite,
+    writes: Writes,
+    keys: str = "bench",
+    auth: dict[str, str] | None = None,
+    warm_up: int = WARM_UP,
 ) -> None:
     """Declare, insert, no-op, clear, insert, ...; keeps every latency after the warm-up."""
     declares: list[float] = []
@@ -87,19 +97,19 @@ def declare_and_clear(
     trips: list[float] = []
     http = BlockingHttp(HOST, server.port)
     try:
-        for i in range(WARM_UP + pairs):
-            headers = {**server.auth, "Idempotency-Key": f"bench-declare-{i}"}
+        for i in range(warm_up + pairs):
+            headers = {**(auth or server.auth), "Idempotency-Key": f"{keys}-declare-{i}"}
             reply = http.request("POST", "/api/v1/alerts", headers, body)
             expect_status(reply, 201, "declare")
             first = bare.insert(reply.body)  # a row as big as one alert's answer
             trip = http.request("GET", "/api/v1/alerts/active")
             expect_status(trip, 200, "GET /api/v1/alerts/active")
             alert_id = reply.json()["alerts"][0]["id"]
-            headers = {**server.auth, "Idempotency-Key": f"bench-clear-{i}"}
+            headers = {**(auth or server.auth), "Idempotency-Key": f"{keys}-clear-{i}"}
             cleared = http.request("POST", f"/api/v1/alerts/{alert_id}/clear", headers)
             expect_status(cleared, 200, "clear")
             second = bare.insert(reply.body)
-            if i >= WARM_UP:
+            if i >= warm_up:
                 declares.append(reply.ms)
                 clears.append(cleared.ms)
                 trips.append(trip.ms)
@@ -109,6 +119,7 @@ def declare_and_clear(
         http.close()
     writes.round_trip_ms = latency_summary(trips, len(trips))
     writes.declare_ms = latency_summary(declares, len(declares))
+    writes.declare_samples = declares
     writes.clear_ms = latency_summary(clears, len(clears))
     writes.bare_sqlite_ms = latency_summary(inserts, len(inserts))
 

@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from tryvoha.domain.webhooks import RetrySchedule
+
 DEFAULT_STORE = "sqlite:///var/tryvoha.db"
 ENV_PREFIX = "TRYVOHA_"
 MAX_WORKERS = 64
@@ -120,6 +122,15 @@ def parse_replay(text: str) -> ReplayClock | None:
     if not 0 < speed <= 1_000_000:
         raise ValueError("SPEED must be above 0 and at most 1000000")
     return ReplayClock(first, last, speed, anchor)
+
+
+def _schedule(value: Any) -> Any:
+    """DELAY,DELAY,... as 5s,30s,2m,1h (or none)."""
+    return RetrySchedule.parse(value) if isinstance(value, str) else value
+
+
+# NoDecode: the variable is the text 5s,30s,2m, not JSON
+ScheduleSetting = Annotated[RetrySchedule, NoDecode, BeforeValidator(_schedule)]
 
 
 def _replay(value: str) -> str:
@@ -375,6 +386,41 @@ class Settings(BaseSettings):
             if path and not os.path.isfile(path):
                 raise ValueError(f"cannot read '{path}': no such file")
         return self
+
+    # -- webhooks (docs/webhooks.md) ----------------------------------------------------
+    webhook_retry_schedule: ScheduleSetting = Field(
+        RetrySchedule.parse("5s,30s,2m,10m,30m,1h,3h,6h,12h"),
+        description="how long a webhook endpoint that failed waits before each retry of the same event, as DELAY,DELAY,... (ms, s, m, h, d; each with up to 20% jitter); after the last the endpoint is suspended; none for no retry",
+        json_schema_extra={"metavar": "DELAYS"},
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="a webhook attempt with no complete answer within this fails (and is retried)",
+    )
+    webhooks_allow_private: bool = Field(
+        False,
+        description="let webhooks go to loopback, private, link-local and other non-public addresses (off: such URLs are refused with 422, and checked again at each delivery)",
+    )
+    webhook_concurrency: int = Field(
+        64,
+        ge=1,
+        le=10_000,
+        description="webhook requests in flight at once to endpoints that answer, and as many again to endpoints that are failing (each endpoint has one at a time)",
+    )
+    webhook_attempts_kept: int = Field(
+        50, ge=1, le=10_000, description="delivery attempts remembered per webhook endpoint"
+    )
+    webhook_lease_seconds: float = Field(
+        15.0,
+        ge=1,
+        le=600,
+        description="how long the process that delivers webhooks holds that role without renewing it: when it dies, another takes over after this",
+    )
+    max_webhooks: int = Field(
+        10_000, ge=0, le=1_000_000, description="webhook subscriptions this server holds at most"
+    )
 
     standing_alerts: bool = Field(
         True,

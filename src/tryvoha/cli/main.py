@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from tryvoha.cli import alerts, audit, cap, db, demo, history, serve, tokens
+from tryvoha.cli import alerts, audit, cap, db, demo, history, serve, tokens, webhooks
 
 app = typer.Typer(
     help="tryvoha: open, self-hostable nationwide air-raid alerts.",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.command()(serve.serve)
 app.add_typer(tokens.app, name="token")
 app.add_typer(cap.app, name="cap")
+app.add_typer(webhooks.app, name="webhook")
 app.command()(alerts.declare)
 app.command()(alerts.clear)
 app.command()(alerts.status)

@@ -21,7 +21,18 @@ from dataclasses import dataclass, field
 
 from tryvoha.store.base import KEYS, Row, Store, StoreError
 
-ORDER = ("events", "alerts", "tokens", "audit", "idempotency", "snapshots", "meta")
+ORDER = (
+    "events",
+    "alerts",
+    "tokens",
+    "audit",
+    "idempotency",
+    "snapshots",
+    "meta",
+    "cursors",  # how far each channel's destinations have acknowledged the log
+    "webhooks",
+    "webhook_attempts",
+)
 BATCH = 50_000  # rows per transaction on the target
 
 

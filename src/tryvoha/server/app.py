@@ -18,6 +18,7 @@ from tryvoha.server import (
     api_stats,
     api_ukrainealarm,
     api_v1,
+    api_webhooks,
     docs_page,
     health,
     hot_app,
@@ -57,6 +58,7 @@ def create_app(
     app.include_router(api_v1.router)
     app.include_router(api_pending.router)
     app.include_router(health.router)
+    app.include_router(api_webhooks.router)
     app.include_router(api_stats.router)
     app.include_router(api_locate.router)
     app.include_router(api_cap.router)

@@ -62,6 +62,16 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "http_version_not_supported": (505, "This server speaks HTTP/1.1 and HTTP/1.0"),
     "method_not_allowed": (405, "This address does not take this method"),
     "unsupported_media_type": (415, "The body must be application/json"),
+    "unknown_webhook": (404, "No webhook subscription has this id"),
+    "invalid_webhook_url": (
+        422,
+        "The URL cannot be a webhook's: http or https, a host, no credentials",
+    ),
+    "unsafe_webhook_url": (
+        422,
+        "The URL resolves to a loopback, private, link-local or other non-public address",
+    ),
+    "too_many_webhooks": (409, "This server holds as many webhook subscriptions as it may"),
     "internal_error": (500, "The server failed; nothing was written unless a seq was returned"),
     "writer_unavailable": (503, "No writer could be reached; nothing was written"),
     "writer_timeout": (504, "The writer did not answer; retry with the same Idempotency-Key"),

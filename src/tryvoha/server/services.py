@@ -15,6 +15,8 @@ from typing import Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
+from tryvoha.channels.webhooks.admin import WebhookAdmin
+from tryvoha.channels.webhooks.channel import WebhookChannel
 from tryvoha.config import Settings, split_urls
 from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
@@ -51,6 +53,8 @@ class Services:
     refusals: Refusals
     clients: ClientLimits  # per client address: requests, streams
     writes: RateLimiter  # per token: writes
+    webhooks: WebhookChannel
+    webhook_admin: WebhookAdmin
     forwarder: Forwarder | None = None  # an edge's way to a writer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
     readiness: Readiness = field(default_factory=Readiness)
@@ -75,6 +79,8 @@ class Services:
         authenticate = Authenticator(store)
         authenticate.start()
         compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
+        webhooks = WebhookChannel(settings, store, engine.feed, tree)
+        webhooks.start()
         services = cls(
             settings,
             store,
@@ -95,6 +101,8 @@ class Services:
                 settings.rate_limit_keys,
             ),
             RateLimiter(settings.token_write_rate_limit, settings.rate_limit_keys),
+            webhooks,
+            WebhookAdmin(settings, store, tree, webhooks.window, webhooks),
             None if writing else Forwarder(split_urls(settings.writer_url)),
         )
         if writing and settings.confirm_over > 0:  # held declares that ran out are marked so
@@ -111,6 +119,7 @@ class Services:
         for task in self.tasks:
             task.cancel()
         await self.authenticate.stop()
+        await self.webhooks.stop()
         self.cap.close()
         if self.forwarder is not None:
             await self.forwarder.close()

@@ -13,6 +13,7 @@ A backend is a few small protocols, each used by the parts that need only it:
 - `Issuers`: tokens and the audit log.
 - `Pending`: declares waiting for a second person's confirmation.
 - `Channels`: the channels' delivery state: leases and cursors over the log.
+- `Webhooks` (store.webhooks): webhook subscriptions and their last delivery attempts.
 - `Transfer`: rows as they are, for `tryvoha migrate-store`.
 
 Blocking is in the types. SQLite's write transaction runs on the event loop's thread (a
@@ -32,6 +33,7 @@ from tryvoha.domain.alerts import Alert, ThreatType
 from tryvoha.domain.events import Event, PendingEvent, Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.domain.scope import Role
+from tryvoha.store.webhooks import Webhooks
 
 
 class StoreError(Exception):
@@ -362,6 +364,23 @@ TABLES: dict[str, tuple[str, ...]] = {
     "snapshots": ("seq", "payload", "created_ms"),
     "meta": ("key", "value"),
     "cursors": ("name", "seq", "updated_ms"),
+    "webhooks": (
+        "id",
+        "url",
+        "regions",
+        "threats",
+        "description",
+        "secret",
+        "state",
+        "created_ms",
+        "version",
+        "replay_from",
+        "delivered_seq",
+        "delivered_ms",
+        "last_error",
+        "last_error_ms",
+    ),
+    "webhook_attempts": ("webhook_id", "n", "seq", "at_ms", "status", "duration_ms", "error"),
 }
 KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order of these
     "events": ("seq",),
@@ -374,6 +393,8 @@ KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order
     "snapshots": ("seq",),
     "meta": ("key",),
     "cursors": ("name",),
+    "webhooks": ("id",),
+    "webhook_attempts": ("webhook_id", "n"),
 }
 
 
@@ -395,7 +416,9 @@ class Transfer(Protocol):
         indexes), so the store is as if it had been written one event at a time."""
 
 
-class Store(EventLog, Snapshots, ReadModels, Issuers, Pending, Channels, Transfer, Protocol):
+class Store(
+    EventLog, Snapshots, ReadModels, Issuers, Pending, Channels, Webhooks, Transfer, Protocol
+):
     url: str
     epoch: str  # the log's identity, set by open(): a replaced store has another
 

@@ -41,6 +41,7 @@ from tryvoha.store.postgres_log import (
     insert_events,
     lock_log,
 )
+from tryvoha.store.postgres_webhooks import PostgresWebhooks
 from tryvoha.store.schema import Found, State, judge, refuse, upgrade
 from tryvoha.store.urls import redact
 
@@ -63,7 +64,7 @@ def _params() -> sql.Params:
     return sql.Params("numeric")
 
 
-class PostgresStore:
+class PostgresStore(PostgresWebhooks):
     def __init__(
         self, url: str, pool_size: int = POOL_SIZE, lock_timeout: str = LOCK_TIMEOUT
     ) -> None:

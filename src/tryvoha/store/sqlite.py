@@ -49,6 +49,7 @@ from tryvoha.store.sqlite_rows import (
     number,
 )
 from tryvoha.store.sqlite_schema import connect, found, transaction
+from tryvoha.store.sqlite_webhooks import SqliteWebhooks
 from tryvoha.store.urls import sqlite_path
 
 T = TypeVar("T")
@@ -59,7 +60,7 @@ def _params() -> sql.Params:
     return sql.Params("qmark")
 
 
-class SqliteStore:
+class SqliteStore(SqliteWebhooks):
     def __init__(self, url: str, read_threads: int = 2) -> None:
         self.url = url
         self.path = sqlite_path(url)
