@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # Debian packages the tests need (chromium for the browser tests, PostgreSQL for the second
-# store: the tests start their own cluster); installed when missing.
+# store and Mosquitto for MQTT: the tests start their own); installed when missing.
 system-test:
-	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb'
+	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb' mosquitto:/usr/sbin/mosquitto
 
 system-bench:
 	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
@@ -26,6 +26,10 @@ from tryvoha.server.views import Views
 from tryvoha.store import open_store
 from tryvoha.store.base import Store
 
+if TYPE_CHECKING:
+    from tryvoha.channels.lease import LeaseKeeper
+    from tryvoha.channels.mqtt import MqttChannel
+
 
 @dataclass
 class Services:
@@ -44,6 +48,8 @@ class Services:
     clients: ClientLimits  # per client address: requests, streams
     writes: RateLimiter  # per token: writes
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
+    mqtt: MqttChannel | None = None
+    keepers: list[LeaseKeeper] = field(default_factory=list)  # one per configured channel
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -89,13 +95,33 @@ class Services:
             from tryvoha.server.pending import sweep
 
             services.run(sweep(services))
+        services.start_channels()
         return services
+
+    def start_channels(self) -> None:
+        """Each configured channel's keeper: the process holding its lease delivers it."""
+        if self.settings.mqtt.get_secret_value():
+            from tryvoha.channels.lease import LeaseKeeper
+            from tryvoha.channels.mqtt import LEASE, MqttChannel
+            from tryvoha.channels.source import EventSource
+
+            source = EventSource(self.engine.feed, self.store)
+            self.mqtt = MqttChannel(
+                self.settings, self.engine.feed, source, self.tree, compat_locations()
+            )
+            self.keepers.append(LeaseKeeper(self.store, LEASE, self.mqtt.deliver))
+        for keeper in self.keepers:
+            keeper.start()
 
     def run(self, work: Coroutine[Any, Any, None]) -> None:
         """A task that lives as long as the services."""
         self.tasks.append(asyncio.get_running_loop().create_task(work))
 
     async def stop(self) -> None:
+        if self.mqtt is not None:
+            await self.mqtt.close()
+        for keeper in self.keepers:
+            await keeper.stop()
         for task in self.tasks:
             task.cancel()
         await self.authenticate.stop()

@@ -1,0 +1,204 @@
+"""A real Mosquitto broker on a free loopback port, in a temporary folder of its own, and
+the little MQTT client the tests read it with.
+
+Debian's `mosquitto` (the Makefile installs it when missing). Each broker has its own
+config: persistence off unless asked (a fresh broker holds nothing), its log in its
+folder (connections are logged: a test counts who connected). Under CI=true a missing
+mosquitto is a failure, never a skip (the fixture in tests/channels/conftest.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiomqtt
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from tests.support.server import timeout
+
+BINARY = "/usr/sbin/mosquitto"
+
+
+class MosquittoMissingError(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A listener's certificate and key (PEM files)."""
+
+    cert: Path
+    key: Path
+
+
+class Mosquitto:
+    def __init__(
+        self,
+        folder: Path,
+        persistence: bool = False,
+        tls: Tls | None = None,
+        port: int | None = None,
+    ) -> None:
+        if not os.path.exists(BINARY) and shutil.which("mosquitto") is None:
+            raise MosquittoMissingError("mosquitto is not installed (apt-get install mosquitto)")
+        self.folder = folder
+        self.persistence = persistence
+        self.tls = tls
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self.tls else 'mqtt'}://127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "mosquitto.log"
+
+    def _config(self) -> Path:
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.folder}/",
+            "autosave_interval 1",
+            f"log_dest file {self.log}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+            "connection_messages true",
+            "user root" if os.geteuid() == 0 else "",
+        ]
+        if self.tls is not None:
+            lines += [f"certfile {self.tls.cert}", f"keyfile {self.tls.key}"]
+        path = self.folder / "mosquitto.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def start(self) -> Mosquitto:
+        binary = BINARY if os.path.exists(BINARY) else str(shutil.which("mosquitto"))
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(self._config())],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout(10)
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise RuntimeError(f"mosquitto exited: {err}{self._log_text()}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port)):
+                return self
+            time.sleep(0.02)
+        raise TimeoutError("mosquitto did not listen")
+
+    def _log_text(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+    def connections(self, prefix: str) -> int:
+        """How many clients whose id starts with `prefix` connected so far (its log)."""
+        return sum(f" as {prefix}" in line for line in self._log_text().splitlines())
+
+    def kill(self) -> None:
+        """SIGKILL: the broker and everything it held in memory are gone."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._end(signal.SIGTERM)
+
+    def _end(self, sig: signal.Signals) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+        self.proc = None
+
+
+# -- reading the broker ------------------------------------------------------------------
+
+
+def client(broker: Mosquitto, **kwargs: object) -> aiomqtt.Client:
+    return aiomqtt.Client(
+        "127.0.0.1",
+        broker.port,
+        identifier=f"test-{secrets.token_hex(4)}",
+        protocol=aiomqtt.ProtocolVersion.V5,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+async def retained(broker: Mosquitto, *filters: str) -> dict[str, bytes]:
+    """Every retained message under these filters, as a new subscriber gets them: read up
+    to a marker published after subscribing (the broker sends retained messages first)."""
+    async with client(broker) as c:
+        marker = f"test/marker/{secrets.token_hex(4)}"
+        subs = [(f, SubscribeOptions(qos=0)) for f in (*filters, marker)]
+        await c.subscribe(subs)
+        await c.publish(marker, b"m", qos=1)
+        found: dict[str, bytes] = {}
+        async with asyncio.timeout(timeout(10)):
+            async for message in c.messages:
+                topic = message.topic.value
+                if topic == marker:
+                    return found
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                if payload:
+                    found[topic] = payload
+    raise AssertionError("unreachable")
+
+
+@dataclass
+class Heard:
+    """Every message a subscriber got, in order: (topic, payload, arrival time)."""
+
+    messages: list[tuple[str, bytes, float]] = field(default_factory=list)
+
+    def on(self, topic: str) -> list[bytes]:
+        return [payload for t, payload, _ in self.messages if t == topic]
+
+
+@contextlib.asynccontextmanager
+async def listening(broker: Mosquitto, *filters: str) -> AsyncIterator[Heard]:
+    """A subscriber that records everything under the filters until the block ends."""
+    heard = Heard()
+    async with client(broker) as c:
+        await c.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
+
+        async def read() -> None:
+            async for message in c.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                heard.messages.append((message.topic.value, payload, time.monotonic()))
+
+        task = asyncio.create_task(read())
+        try:
+            yield heard
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
