@@ -18,11 +18,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
+import orjson
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from tests.support.server import timeout
@@ -174,9 +175,11 @@ async def retained(broker: Mosquitto, *filters: str) -> dict[str, bytes]:
 
 @dataclass
 class Heard:
-    """Every message a subscriber got, in order: (topic, payload, arrival time)."""
+    """Every message a subscriber got after subscribing, in order: (topic, payload, arrival
+    time); the retained messages it got for subscribing are apart."""
 
     messages: list[tuple[str, bytes, float]] = field(default_factory=list)
+    retained: dict[str, bytes] = field(default_factory=dict)
 
     def on(self, topic: str) -> list[bytes]:
         return [payload for t, payload, _ in self.messages if t == topic]
@@ -193,7 +196,10 @@ async def listening(broker: Mosquitto, *filters: str) -> AsyncIterator[Heard]:
             async for message in c.messages:
                 payload = message.payload
                 assert isinstance(payload, bytes)
-                heard.messages.append((message.topic.value, payload, time.monotonic()))
+                if message.retain:  # sent for subscribing: what the broker held then
+                    heard.retained[message.topic.value] = payload
+                else:
+                    heard.messages.append((message.topic.value, payload, time.monotonic()))
 
         task = asyncio.create_task(read())
         try:
@@ -202,3 +208,69 @@ async def listening(broker: Mosquitto, *filters: str) -> AsyncIterator[Heard]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                 await task
+
+
+# -- what the broker holds, against what the server says ---------------------------------
+
+
+def region_states(held: dict[str, bytes], prefix: str = "tryvoha") -> dict[str, dict[str, str]]:
+    """The retained region payloads as GET /api/v1/state lists regions: the non-clear
+    states of each region that has any."""
+    from tryvoha.protocol import mqtt as wire
+
+    topics = wire.Topics(prefix)
+    found: dict[str, dict[str, str]] = {}
+    for topic, payload in held.items():
+        region_id = topics.region_of(topic)
+        if region_id is None:
+            continue
+        body = orjson.loads(payload)
+        assert body["region_id"] == region_id
+        states = {t: s for t, s in body["states"].items() if s != "clear"}
+        if states:
+            found[region_id] = states
+    return found
+
+
+def mismatch(held: dict[str, bytes], state: dict[str, object], prefix: str = "tryvoha") -> str:
+    """Why the broker's retained state is not the server's (`GET /api/v1/state`'s body);
+    empty when it is: every non-clear region equal, every oblast and the country present,
+    `status` online, and `oblasts.json` at the state's seq or later."""
+    from tryvoha.data import region_tree
+    from tryvoha.domain.regions import Level
+    from tryvoha.protocol import mqtt as wire
+
+    topics = wire.Topics(prefix)
+    tree = region_tree()
+    problems = []
+    if region_states(held, prefix) != state["regions"]:
+        problems.append(f"regions {region_states(held, prefix)} != {state['regions']}")
+    top = [r.id for r in tree if r.level in (Level.COUNTRY, Level.OBLAST)]
+    missing = [r for r in top if topics.region(r) not in held]
+    if missing:
+        problems.append(f"{len(missing)} oblast-level topics missing")
+    if held.get(topics.status) != b"online":
+        problems.append(f"status {held.get(topics.status)!r}")
+    oblasts = held.get(topics.oblasts_json)
+    if (
+        oblasts is None
+        or orjson.loads(oblasts)["oblasts"] != held.get(topics.oblasts, b"").decode()
+    ):
+        problems.append("oblasts and oblasts.json differ")
+    return "; ".join(problems)
+
+
+async def until_right(
+    broker: Mosquitto, state: Callable[[], dict[str, object]], seconds: float = 10
+) -> dict[str, bytes]:
+    """What the broker holds, once it matches the server's state (polled)."""
+    deadline = time.monotonic() + timeout(seconds)
+    why = ""
+    while time.monotonic() < deadline:
+        with contextlib.suppress(aiomqtt.MqttError):
+            held = await retained(broker, "tryvoha/#")
+            why = mismatch(held, state())
+            if not why:
+                return held
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the broker's retained state is not the server's: {why}")

@@ -33,7 +33,13 @@ from collections.abc import Sequence
 
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    wait_exponential,
+    wait_random,
+)
 
 from tryvoha.channels.lease import Holding
 from tryvoha.channels.mqtt_mirror import Mirror, Publication, Setup, affected
@@ -124,6 +130,11 @@ class MqttChannel:
         self._dirty = asyncio.Event()  # someone else wrote to our topics
         self._sync_topic = ""
 
+    @property
+    def online(self) -> bool:
+        """Connected, and the broker holds the truth (`status` says online)."""
+        return self._online
+
     # -- run by the lease keeper ---------------------------------------------------------
 
     async def deliver(self, holding: Holding) -> None:
@@ -133,7 +144,7 @@ class MqttChannel:
             while True:
                 retrying = AsyncRetrying(
                     retry=retry_if_exception_type(aiomqtt.MqttError),
-                    wait=wait_exponential_jitter(initial=0.5, max=30, jitter=0.5),
+                    wait=wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5),
                     before_sleep=self._retrying,
                     reraise=True,
                 )
