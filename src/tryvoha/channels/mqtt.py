@@ -17,7 +17,7 @@ process's last will, a stale or emptied retained topic) is answered with the tru
 
 Nothing here holds back a write or a stream: it reads committed events after the fact,
 at its own pace, with no queue of its own; a broker that is down or slow costs this task
-only (reconnects back off up to 30 s, forever; failures are logged at a bounded rate).
+only (reconnects back off up to 5 s, forever; failures are logged at a bounded rate).
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ PUBLISH_SECONDS_EACH = 0.01
 FLUSH_SECONDS = 0.2  # the cursor moves at most this often
 INFLIGHT = 100  # unacknowledged publications at once
 INCOMING = 50_000  # messages read and not yet handled (retained topics at a connect)
+BACKOFF_SECONDS = 5.0  # reconnects back off up to this: a returning broker waits no longer
 QUIET_SECONDS = 60.0  # a broker that stays down is mentioned this often
 RECHECK_SECONDS = 1.0  # others' writes to our topics are answered at most this often
 CLOSE_SECONDS = 2.0  # a stop waits this long for the broker to take our goodbye
@@ -144,7 +145,7 @@ class MqttChannel:
             while True:
                 retrying = AsyncRetrying(
                     retry=retry_if_exception_type(aiomqtt.MqttError),
-                    wait=wait_exponential(multiplier=0.5, max=30) + wait_random(0, 0.5),
+                    wait=wait_exponential(multiplier=0.5, max=BACKOFF_SECONDS) + wait_random(0, 0.5),
                     before_sleep=self._retrying,
                     reraise=True,
                 )
