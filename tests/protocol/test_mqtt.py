@@ -127,6 +127,16 @@ def test_every_payload_says_what_the_state_api_says(
         assert orjson.loads(wire.with_seq(body, 1))["seq"] == 1
 
 
+def test_a_region_payload_is_made_from_cached_bytes_as_from_its_body() -> None:
+    projection = projection_of(
+        alert(LVIV, 1, kinds=(ThreatKind.DRONES, ThreatKind.BALLISTIC_MISSILES)),
+        alert(HROMADAS[3], 2, ThreatType.NUCLEAR, AlertLevel.YELLOW),
+    )
+    bodies = wire.Bodies(projection.bearings(TREE))
+    for region in (LVIV, LVIVSKYI_RAION, KYIV_CITY, HROMADAS[3], TREE.get("UA").id):
+        assert bodies.payload(region, 42) == wire.with_seq(bodies(region), 42)
+
+
 @given(st.binary(max_size=200))
 def test_any_bytes_read_as_a_payload_or_none(raw: bytes) -> None:
     found = wire.read_payload(raw)

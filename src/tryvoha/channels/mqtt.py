@@ -29,7 +29,8 @@ import math
 import secrets
 import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
+from itertools import chain
 
 import aiomqtt
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -57,10 +58,10 @@ LEASE = "mqtt"
 CURSOR = "mqtt:events"
 KEEPALIVE_SECONDS = 15  # a publisher that vanished is declared offline within ~1.5 x this
 ANSWER_SECONDS = 10.0  # connect, subscribe, the marker's return
-PUBLISH_SECONDS = 10.0  # a batch must be acknowledged within this, plus per message:
-PUBLISH_SECONDS_EACH = 0.01
+PUBLISH_SECONDS = 10.0  # a broker that acknowledges nothing this long is given up on
 FLUSH_SECONDS = 0.2  # the cursor moves at most this often
-INFLIGHT = 100  # unacknowledged publications at once
+INFLIGHT = 100  # unacknowledged publications at once (the client's window)
+WINDOW = 50  # publications handed to the client at once (below INFLIGHT: none waits in it)
 INCOMING = 50_000  # messages read and not yet handled (retained topics at a connect)
 BACKOFF_SECONDS = 5.0  # reconnects back off up to this: a returning broker waits no longer
 QUIET_SECONDS = 60.0  # a broker that stays down is mentioned this often
@@ -145,7 +146,8 @@ class MqttChannel:
             while True:
                 retrying = AsyncRetrying(
                     retry=retry_if_exception_type(aiomqtt.MqttError),
-                    wait=wait_exponential(multiplier=0.5, max=BACKOFF_SECONDS) + wait_random(0, 0.5),
+                    wait=wait_exponential(multiplier=0.5, max=BACKOFF_SECONDS)
+                    + wait_random(0, 0.5),
                     before_sleep=self._retrying,
                     reraise=True,
                 )
@@ -251,10 +253,11 @@ class MqttChannel:
             items = await self._next(progress, min(progress.due_at, recheck))
             if items:
                 live = [raw for event, raw in items if not is_historical(event.issuer)]
-                plan = [Publication(self.topics.events, raw, retain=False) for raw in live]
+                events = [Publication(self.topics.events, raw, retain=False) for raw in live]
                 touched = affected(self.tree, (event for event, _ in items))
-                plan += self.mirror.plan(self.feed.projection, touched)
-                await self._send(client, plan)
+                await self._send(
+                    client, chain(events, self.mirror.plan(self.feed.projection, touched))
+                )
                 progress.moved(items[-1][0].seq)
             now = time.monotonic()
             if self._dirty.is_set():
@@ -289,14 +292,13 @@ class MqttChannel:
                 async with asyncio.timeout(QUIET_SECONDS):
                     await self.feed.wait_for(held)
         self._dirty.clear()
-        plan = self.mirror.plan(self.feed.projection)
-        await self._send(client, plan)
+        sent = await self._send(client, self.mirror.plan(self.feed.projection))
         self.mirror.online = True
         await self._send(client, self.mirror.plan(self.feed.projection))
         self._online = True
         self.quiet.recovered(
             f"publishing to {self.broker} at seq {self.feed.seq} "
-            f"({len(plan)} retained topics needed publishing)"
+            f"({sent} retained topics needed publishing)"
         )
 
     async def _next(self, progress: _Progress, deadline: float) -> list[Item]:
@@ -317,28 +319,31 @@ class MqttChannel:
                 waiting.cancel()
         return await self.source.now_after(progress.cursor)
 
-    async def _send(self, client: aiomqtt.Client, plan: Sequence[Publication]) -> None:
-        """Publish, in order, and wait until the broker acknowledged every one."""
-        if not plan:
-            return
-        # Tasks start in the order they are made, each calling publish at once: in order.
-        sending = [
-            asyncio.ensure_future(
-                client.publish(p.topic, p.payload, qos=wire.QOS, retain=p.retain, timeout=math.inf)
-            )
-            for p in plan
-        ]
+    async def _send(self, client: aiomqtt.Client, plan: Iterable[Publication]) -> int:
+        """Publish, in order, and wait until the broker acknowledged every one; how many.
+        A window at a time: the client's bookkeeping costs O(pending) per call, so
+        thousands at once would hold the event loop; and the payloads of a large plan are
+        made while the first are on their way. Tasks start in the order they are made,
+        each calling publish at once: the order holds."""
+        sent: list[Publication] = []
+        window: set[asyncio.Future[None]] = set()
         try:
-            async with asyncio.timeout(PUBLISH_SECONDS + PUBLISH_SECONDS_EACH * len(plan)):
-                await asyncio.gather(*sending)
-        except TimeoutError:
-            raise aiomqtt.MqttError(f"{len(plan)} publications were not acknowledged") from None
+            for p in plan:
+                if len(window) >= WINDOW:
+                    window = await _settle(window, asyncio.FIRST_COMPLETED)
+                publishing = client.publish(
+                    p.topic, p.payload, qos=wire.QOS, retain=p.retain, timeout=math.inf
+                )
+                window.add(asyncio.ensure_future(publishing))
+                sent.append(p)
+            await _settle(window, asyncio.ALL_COMPLETED)
         finally:
-            for task in sending:
+            for task in window:
                 task.cancel()
-            await asyncio.gather(*sending, return_exceptions=True)
-        self.mirror.published(plan)
-        self.published += len(plan)
+            await asyncio.gather(*window, return_exceptions=True)
+        self.mirror.published(sent)
+        self.published += len(sent)
+        return len(sent)
 
     async def _flush(self, holding: Holding, progress: _Progress) -> None:
         cursor = progress.cursor
@@ -392,6 +397,22 @@ async def _first_failure(*tasks: asyncio.Task[None]) -> None:
         if error is not None:
             raise error
     raise aiomqtt.MqttError("the connection ended")
+
+
+async def _settle(window: set[asyncio.Future[None]], when: str) -> set[asyncio.Future[None]]:
+    """Wait for some (or all) publications of the window; raise the first failure, or
+    MqttError when the broker acknowledges nothing for PUBLISH_SECONDS; the ones still
+    pending."""
+    pending = window
+    while pending:
+        done, pending = await asyncio.wait(pending, timeout=PUBLISH_SECONDS, return_when=when)
+        if not done:
+            raise aiomqtt.MqttError(f"the broker acknowledged nothing for {PUBLISH_SECONDS} s")
+        for task in done:
+            task.result()
+        if when == asyncio.FIRST_COMPLETED:
+            break
+    return pending
 
 
 def _tls_context(ca_file: str) -> ssl.SSLContext:

@@ -17,12 +17,12 @@ The rules:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from tryvoha.domain.alerts import ThreatType
 from tryvoha.domain.events import Event, Seq
-from tryvoha.domain.projection import Projection
+from tryvoha.domain.projection import Bearings, Projection
 from tryvoha.domain.regions import Level, RegionId, RegionTree
 from tryvoha.protocol import mqtt as wire
 from tryvoha.protocol import mqtt_ha as ha
@@ -77,6 +77,8 @@ class Mirror:
         }
         self._ha_head = f"{setup.ha_prefix}/{ha.COMPONENT}/{self.node}/"
         self.held: dict[str, bytes] = {}  # retained payloads the broker holds, as far as known
+        self._read: dict[str, tuple[wire.JSON, Seq] | None] = {}  # `held`, parsed (a cache)
+        self._rank = {r.id: (_LEVELS[r.level], r.id) for r in tree}  # publication order
         self._held_regions: dict[RegionId, str] = {}  # region id -> its topic, among `held`
         self.online = False  # `status` should say online
 
@@ -93,6 +95,7 @@ class Mirror:
     def reset(self) -> None:
         """A new connection: nothing is known of the broker yet."""
         self.held.clear()
+        self._read.clear()
         self._held_regions.clear()
         self.online = False
 
@@ -100,6 +103,7 @@ class Mirror:
         """The broker holds this retained payload (empty: it holds nothing there)."""
         named = self.topics.region_of(topic)
         region_id = None if named is None else RegionId(named)
+        self._read.pop(topic, None)
         if payload:
             self.held[topic] = payload
             if region_id is not None:
@@ -119,53 +123,71 @@ class Mirror:
         """The highest seq among the payloads the broker holds: the state it has seen."""
         best = 0
         for topic in (*self._held_regions.values(), self.topics.oblasts_json):
-            found = wire.read_payload(self.held.get(topic, b""))
+            found = self._held_payload(topic)
             if found is not None:
                 best = max(best, found[1])
         return Seq(best)
+
+    def _held_payload(self, topic: str) -> tuple[wire.JSON, Seq] | None:
+        """The broker's payload on a topic, read (None: none, or not one of ours)."""
+        if topic in self._read:
+            return self._read[topic]
+        found = self._read[topic] = wire.read_payload(self.held.get(topic, b""))
+        return found
 
     # -- what to publish ----------------------------------------------------------------
 
     def plan(
         self, projection: Projection, regions: Collection[RegionId] | None = None
-    ) -> list[Publication]:
+    ) -> Iterator[Publication]:
         """What to publish so the broker holds the projection's state: of every topic
         (None), or of these regions' topics (the ones a batch of events touched) and the
-        oblasts."""
+        oblasts. A generator over a snapshot of the state taken when it is called: the
+        driver interleaves making payloads with sending them (a nationwide change is
+        ~1,900 of them)."""
         seq = projection.seq
         tree = self.setup.tree
         bearings = projection.bearings(tree)
-        plan = self._oblasts(projection, seq)
+        oblasts = self._oblasts(projection, seq, bearings)
         wanted = self.always | bearings.states.keys() | self._held_regions.keys()
         targets = wanted if regions is None else wanted & set(regions)
-        known = [r for r in targets if r in tree]
-        known.sort(key=lambda r: (_LEVELS[tree.get(r).level], r))
+        rank = self._rank
+        known = sorted((r for r in targets if r in rank), key=rank.__getitem__)
+        others = self._strays(tree) + self._ha() if regions is None else []
+        status = self.online and self.held.get(self.topics.status) != wire.ONLINE
+        return self._publications(bearings, seq, oblasts, known, others, status)
+
+    def _publications(
+        self,
+        bearings: Bearings,
+        seq: int,
+        first: list[Publication],
+        known: list[RegionId],
+        last: list[Publication],
+        status: bool,
+    ) -> Iterator[Publication]:
+        yield from first
+        bodies = wire.Bodies(bearings)
         for region_id in known:
-            body = wire.region_body(bearings, region_id)
-            found = self._fresh(self.topics.region(region_id), body, seq)
-            if found is not None:
-                plan.append(found)
-        if regions is None:
-            plan += self._strays(tree)
-            plan += self._ha()
-        if self.online and self.held.get(self.topics.status) != wire.ONLINE:
-            plan.append(Publication(self.topics.status, wire.ONLINE))
-        return plan
+            topic = self.topics.region(region_id)
+            held = self._held_payload(topic)
+            if held is not None and held[1] > seq:
+                continue  # the broker's is newer: never set it back
+            if held is not None and held[0] == bodies(region_id):
+                continue  # the broker has it
+            yield Publication(topic, bodies.payload(region_id, seq))
+        yield from last
+        if status:
+            yield Publication(self.topics.status, wire.ONLINE)
 
-    def _fresh(self, topic: str, body: wire.JSON, seq: int) -> Publication | None:
-        """The payload to publish, or None when the broker holds the same body or a
-        newer one."""
-        held = wire.read_payload(self.held.get(topic, b""))
-        if held is not None and (held[0] == body or held[1] > seq):
-            return None
-        return Publication(topic, wire.with_seq(body, seq))
-
-    def _oblasts(self, projection: Projection, seq: int) -> list[Publication]:
+    def _oblasts(self, projection: Projection, seq: int, bearings: Bearings) -> list[Publication]:
         """`oblasts.json`, and the `oblasts` string with it (the string has no seq of its
         own: it goes with the JSON's)."""
         setup = self.setup
-        body = wire.oblasts_body(projection, setup.tree, setup.locations, self.order)
-        held = wire.read_payload(self.held.get(self.topics.oblasts_json, b""))
+        body = wire.oblasts_body(
+            projection, setup.tree, setup.locations, self.order, bearings.states
+        )
+        held = self._held_payload(self.topics.oblasts_json)
         if held is not None and held[1] > seq:
             return []
         plan = []

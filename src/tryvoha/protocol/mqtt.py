@@ -20,7 +20,7 @@ version 1; anything else is version 2 on topics of its own (`{prefix}/v2/...`).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -41,7 +41,7 @@ ONLINE = b"online"
 OFFLINE = b"offline"
 PREFIX_PATTERN = r"^[^/#+\x00\s]+(/[^/#+\x00\s]+)*$"  # no wildcards, no empty level
 _PREFIX = re.compile(PREFIX_PATTERN)
-_THREAT_TYPES = tuple(ThreatType)
+_THREAT_KEYS = tuple((t, t.value) for t in ThreatType)
 _KIND_ORDER = {kind: i for i, kind in enumerate(ThreatKind)}
 # oblasts.json: the alerts.in.ua letters spelled out
 _STATE_OF_LETTER = {"A": "alert", "P": "partial", "N": "clear"}
@@ -111,12 +111,38 @@ def _behind(bearings: Bearings, region_id: RegionId) -> list[Alert]:
     return bearings.over.get(region_id) or bearings.under.get(region_id) or []
 
 
-def region_body(bearings: Bearings, region_id: RegionId) -> JSON:
-    """A region's state payload without its seq: every threat type's state; the highest
-    level, the threats (what is coming) and the earliest start of the alerts behind it
-    (null and [] when it is clear)."""
-    per_threat = bearings.states.get(region_id, {})
-    alerts = _behind(bearings, region_id)
+class Bodies:
+    """The region payload bodies (without seq) of one state of the projection. Each
+    distinct body is made once: under a nationwide alert ~1,900 regions share a few dozen
+    (an oblast's raions and hromadas have the same alerts over them)."""
+
+    def __init__(self, bearings: Bearings) -> None:
+        self.bearings = bearings
+        self._made: dict[object, tuple[JSON, bytes]] = {}  # the body after region_id, encoded
+
+    def _rest(self, region_id: RegionId) -> tuple[JSON, bytes]:
+        per_threat = self.bearings.states.get(region_id, {})
+        alerts = _behind(self.bearings, region_id)
+        key = (tuple(per_threat.items()), tuple(a.id for a in alerts))
+        made = self._made.get(key)
+        if made is None:
+            rest = _rest_of_body(per_threat, alerts)
+            made = self._made[key] = (rest, orjson.dumps(rest))
+        return made
+
+    def __call__(self, region_id: RegionId) -> JSON:
+        """A region's state payload without its seq: every threat type's state; the
+        highest level, the threats (what is coming) and the earliest start of the alerts
+        behind it (null and [] when it is clear)."""
+        return {"region_id": region_id, **self._rest(region_id)[0]}
+
+    def payload(self, region_id: RegionId, seq: int) -> bytes:
+        """`with_seq(self(region_id), seq)`, from the encoded rest (the same bytes)."""
+        rest = self._rest(region_id)[1]
+        return b'{"region_id":%b,"seq":%d,%b' % (orjson.dumps(region_id), seq, rest[1:])
+
+
+def _rest_of_body(per_threat: dict[ThreatType, RegionState], alerts: list[Alert]) -> JSON:
     level: AlertLevel | None = None
     kinds: set[ThreatKind] = set()
     for alert in alerts:
@@ -125,16 +151,16 @@ def region_body(bearings: Bearings, region_id: RegionId) -> JSON:
         kinds.update(t.kind for t in alert.threats)
     since = min((a.started_at for a in alerts), default=None)
     return {
-        "region_id": region_id,
-        "states": {t.value: per_threat.get(t, RegionState.CLEAR).value for t in _THREAT_TYPES},
+        "states": {key: per_threat.get(t, RegionState.CLEAR).value for t, key in _THREAT_KEYS},
         "level": None if level is None else level.value,
         "threats": [k.value for k in sorted(kinds, key=_KIND_ORDER.__getitem__)],
         "since": None if since is None else format_time(since),
     }
 
 
-def region_bodies(bearings: Bearings, region_ids: Iterable[RegionId]) -> dict[RegionId, JSON]:
-    return {region_id: region_body(bearings, region_id) for region_id in region_ids}
+def region_body(bearings: Bearings, region_id: RegionId) -> JSON:
+    """One region's payload body (see `Bodies`)."""
+    return Bodies(bearings)(region_id)
 
 
 def with_seq(body: JSON, seq: int) -> bytes:
@@ -182,19 +208,30 @@ class OblastOrder:
         return cls(aiu.OBLAST_ORDER, tuple(ids))
 
 
-def oblasts_string(projection: Projection, tree: RegionTree, locations: Locations) -> str:
+def oblasts_string(
+    projection: Projection,
+    tree: RegionTree,
+    locations: Locations,
+    states: Mapping[RegionId, Mapping[ThreatType, RegionState]] | None = None,
+) -> str:
     """The `oblasts` payload: alerts.in.ua's air-raid letters by oblast (A, P, N)."""
-    return aiu.by_oblast(aiu.iot_letters(projection, tree, locations, 1))
+    return aiu.oblast_letters(projection, tree, locations, 1, states)
 
 
 def oblasts_body(
-    projection: Projection, tree: RegionTree, locations: Locations, order: OblastOrder
+    projection: Projection,
+    tree: RegionTree,
+    locations: Locations,
+    order: OblastOrder,
+    states: Mapping[RegionId, Mapping[ThreatType, RegionState]] | None = None,
 ) -> JSON:
     """`oblasts.json` without its seq: the letters, and per oblast (in the same order) its
     air-raid state and the level of the air-raid alert on it or above it (alerts.in.ua's
     second IoT version: R red, Y yellow)."""
-    letters = oblasts_string(projection, tree, locations)
-    levels = aiu.by_oblast(aiu.iot_letters(projection, tree, locations, 2))
+    if states is None:
+        states = projection.states(tree)
+    letters = oblasts_string(projection, tree, locations, states)
+    levels = aiu.oblast_letters(projection, tree, locations, 2, states)
     return {
         "oblasts": letters,
         "regions": [
