@@ -23,7 +23,7 @@ system-test:
 	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb' mosquitto:/usr/sbin/mosquitto
 
 system-bench:
-	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb'
+	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb' mosquitto:/usr/sbin/mosquitto
 
 run: setup
 	@mkdir -p var

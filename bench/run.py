@@ -1,7 +1,7 @@
 """`python -m bench.run`: tryvoha against nginx+nchan and nginx static, side by side.
 
     python -m bench.run [--sizes 1000,10000,50000] [--workers W] [--repeat K]
-                        [--only fanout,memory,polling,writes,bulk] [--transports sse,ws]
+                        [--only fanout,memory,polling,writes,bulk,mqtt] [--transports sse,ws]
 
 See bench/README.md for the method and how to read the results.
 """
@@ -40,6 +40,7 @@ from bench.writes import Writes, run_writes
 
 if TYPE_CHECKING:
     from bench.bulk import Bulk
+    from bench.mqtt import Mqtt
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -117,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         type=names(SECTIONS),
         default=SECTIONS,
-        help="sections to run: fanout,memory,polling,writes,bulk (default all)",
+        help="sections to run: fanout,memory,polling,writes,bulk,mqtt (default all)",
     )
     p.add_argument(
         "--transports",
@@ -174,6 +175,8 @@ def missing_tools(sections: frozenset[str]) -> list[str]:
         missing.append("wrk")
     if "bulk" in sections and not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
         missing.append("postgresql")
+    if "mqtt" in sections and not Path("/usr/sbin/mosquitto").exists():
+        missing.append("mosquitto")
     return missing
 
 
@@ -239,6 +242,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
     polling: Polling | None = None
     writes: Writes | None = None
     bulk: Bulk | None = None
+    mqtt: Mqtt | None = None
     failed = False
     try:
         if {"fanout", "memory"} & sections:
@@ -264,18 +268,28 @@ async def main(args: argparse.Namespace, console: Console) -> int:
 
             console.rule("bulk moves")
             bulk = await run_bulk(options, console)
+        if "mqtt" in sections:
+            from bench.mqtt import run_mqtt
+
+            console.rule("MQTT")
+            mqtt = await run_mqtt(options, console)
     finally:
         console.rule("results")
         if bulk is not None:
             from bench.bulk import bulk_table
 
             console.print(bulk_table(bulk))
+        if mqtt is not None:
+            from bench.mqtt import mqtt_table
+
+            console.print(mqtt_table(mqtt))
         found = print_all(console, phases, polling, writes, sections)
         failed = (
             any(p.error or p.problems for p in phases)
             or bool(polling and (polling.error or polling.problems))
             or bool(writes and (writes.error or writes.problems))
             or bool(bulk and (bulk.error or bulk.problems))
+            or bool(mqtt and (mqtt.error or mqtt.problems))
         )
         source_after = procs.source_state(ROOT)
         if source_after != machine["tryvoha_source_state"]:
@@ -312,6 +326,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             "polling": polling.to_json() if polling else None,
             "writes": writes.to_json() if writes else None,
             "bulk": bulk.to_json() if bulk else None,
+            "mqtt": mqtt.to_json() if mqtt else None,
             "targets": [t.to_json() for t in found],
         }
         path = write_json(options.results, stamp, data)

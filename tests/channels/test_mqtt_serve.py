@@ -32,6 +32,7 @@ pytestmark = pytest.mark.slow
 TREE = region_tree()
 TOPICS = wire.Topics("tryvoha")
 HROMADAS = [r.id for r in TREE.at_level(Level.HROMADA)]
+UNLIMITED = ["--token-write-rate-limit", "off"]  # one issuer writes fast here
 
 
 class Issuer:
@@ -75,7 +76,7 @@ class Issuer:
 @pytest.fixture
 def mqtt_server(store_url: str, tmp_path: Path) -> Iterator[tuple[ServerProcess, Mosquitto]]:
     broker = new_broker(tmp_path / "broker").start()
-    server = ServerProcess(store_url, ["--mqtt", broker.url], cwd=tmp_path)
+    server = ServerProcess(store_url, [*UNLIMITED, "--mqtt", broker.url], cwd=tmp_path)
     server.start()
     yield server, broker
     server.stop()
@@ -237,7 +238,9 @@ def test_with_two_workers_one_publishes(
     store_url: str, tmp_path: Path, issuer: Callable[[ServerProcess], Issuer]
 ) -> None:
     broker = new_broker(tmp_path / "broker").start()
-    server = ServerProcess(store_url, ["--mqtt", broker.url, "--workers", "2"], cwd=tmp_path)
+    server = ServerProcess(
+        store_url, [*UNLIMITED, "--mqtt", broker.url, "--workers", "2"], cwd=tmp_path
+    )
     server.start()
     try:
         national = issuer(server)
