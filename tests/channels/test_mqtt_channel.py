@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from tests.channels.conftest import new_broker
 from tests.conftest import KYIV_CITY, KYIV_OBLAST, LVIV
-from tests.support.mosquitto import Mosquitto, client, listening, retained, until_right
+from tests.support.mosquitto import Mosquitto, Tls, client, listening, retained, until_right
 from tests.support.server import timeout
 from tryvoha.bus.base import Receiver
 from tryvoha.config import Settings
@@ -232,3 +234,27 @@ async def test_home_assistant_configs_follow_the_setting(tmp_path: Path, broker:
         regions = {orjson.loads(p)["state_topic"] for p in held.values()}
         assert regions == {TOPICS.region(KYIV_CITY), TOPICS.region(HROMADA)}  # Lviv's removed
         assert TOPICS.region(HROMADA) in await retained(broker, TOPICS.regions)  # always there
+
+
+# paho-mqtt (2.1) leaves the socket of a failed TLS handshake to the garbage collector.
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in. <ssl.SSLSocket:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_mqtts_with_the_authority_given(tmp_path: Path) -> None:
+    """mqtts://: the broker's certificate is checked against --mqtt-ca; without it (the
+    system's authorities do not know this one) nothing is published."""
+    tls = Tls.make(tmp_path / "tls")
+    broker = new_broker(tmp_path / "broker", tls=tls).start()
+    try:
+        assert broker.url.startswith("mqtts://")
+        store = f"sqlite:///{tmp_path}/t.db"
+        async with serving(store, broker, mqtt_ca=str(tls.ca)) as services:
+            await services.engine.execute(Declare((LVIV,)), NATIONAL)
+            await until_right(broker, lambda: state_of(services))
+        async with serving(store, broker, online=False) as untrusting:
+            await asyncio.sleep(timeout(1.5))
+            assert untrusting.mqtt is not None and not untrusting.mqtt.online
+            assert untrusting.mqtt.quiet.failures >= 1
+    finally:
+        broker.stop()
+        gc.collect()  # the failed handshakes' sockets, within this test

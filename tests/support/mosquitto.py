@@ -16,6 +16,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -43,10 +44,71 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Tls:
-    """A listener's certificate and key (PEM files)."""
+    """A listener's certificate and key, and the authority that signed it (PEM files)."""
 
     cert: Path
     key: Path
+    ca: Path
+
+    @classmethod
+    def make(cls, folder: Path) -> Tls:
+        """A throwaway authority and a certificate for 127.0.0.1 signed by it."""
+        from datetime import UTC, datetime, timedelta
+        from ipaddress import IPv4Address
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        folder.mkdir(parents=True, exist_ok=True)
+        now = datetime.now(UTC)
+
+        def name(text: str) -> x509.Name:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(name("tryvoha test CA"))
+            .issuer_name(name("tryvoha test CA"))
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                critical=True,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name("127.0.0.1"))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(IPv4Address("127.0.0.1"))]),
+                critical=False,
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        tls = cls(folder / "cert.pem", folder / "key.pem", folder / "ca.pem")
+        tls.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        tls.key.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return tls
 
 
 class Mosquitto:
@@ -143,6 +205,9 @@ class Mosquitto:
 
 
 def client(broker: Mosquitto, **kwargs: object) -> aiomqtt.Client:
+    """A client of the broker (over TLS, trusting its authority, when it has TLS)."""
+    if broker.tls is not None:
+        kwargs["tls_context"] = ssl.create_default_context(cafile=str(broker.tls.ca))
     return aiomqtt.Client(
         "127.0.0.1",
         broker.port,
