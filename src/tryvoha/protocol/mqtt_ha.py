@@ -66,7 +66,7 @@ def config(
     state_topic = topics.region(region.id)
     device: dict[str, object] = {
         "identifiers": [device_id],
-        "name": f"{region.name_en} ({region.name_uk})",
+        "name": region.name_en,
         "manufacturer": "tryvoha",
         "model": f"Alerts for a region ({region.level.value})",
         "sw_version": __version__,
