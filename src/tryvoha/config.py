@@ -337,7 +337,7 @@ class Settings(BaseSettings):
     # -- MQTT: sirens, LED maps, Home Assistant (docs/devices.md) ----------------------
     mqtt: Annotated[SecretStr, AfterValidator(_broker)] = Field(
         SecretStr(""),
-        description="the MQTT broker to publish the state to: mqtt://[user:password@]host[:port] or mqtts://... (TLS); empty: no MQTT (see docs/devices.md)",
+        description="the MQTT broker to publish the state to: mqtt://host:port or mqtt://user:password@host:port (port 1883 if left out), or mqtts://... for TLS (8883); empty: no MQTT (see docs/devices.md)",
         json_schema_extra={"metavar": "URL"},
     )
     mqtt_prefix: Annotated[str, AfterValidator(_topic_prefix)] = Field(
@@ -366,7 +366,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _signing_needs_both(self) -> Settings:
         if self.mqtt_ha_regions and not self.mqtt.get_secret_value():
-            raise ValueError("mqtt_ha_regions needs --mqtt: the broker to publish to")
+            raise ValueError("--mqtt-ha-regions needs --mqtt: the broker to publish to")
         if bool(self.cap_sign_key) != bool(self.cap_sign_cert):
             raise ValueError("cap_sign_key and cap_sign_cert go together: give both or neither")
         for path in (self.cap_sign_key, self.cap_sign_cert, self.mqtt_ca):

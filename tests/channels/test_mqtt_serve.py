@@ -264,6 +264,7 @@ def test_with_two_workers_one_publishes(
         (["--mqtt", "mqtt://duty:hunter2@broker:99999"], "--mqtt (TRYVOHA_MQTT)"),
         (["--mqtt", "mqtt://b", "--mqtt-prefix", "a/#"], "--mqtt-prefix"),
         (["--mqtt", "mqtt://b", "--mqtt-ha-regions", "Kyiv,Atlantis"], "--mqtt-ha-regions"),
+        (["--mqtt-ha-regions", "Kyiv"], "--mqtt-ha-regions needs --mqtt"),
     ],
 )
 def test_bad_mqtt_settings_are_one_line_without_the_password(
