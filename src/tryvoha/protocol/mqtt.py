@@ -266,7 +266,9 @@ class BrokerUrl:
         """ValueError naming what is wrong, never quoting the password."""
         parts = urlsplit(text.strip())
         if parts.scheme not in ("mqtt", "mqtts"):
-            raise ValueError("expected mqtt://host:port, mqtt://user:password@host:port or mqtts://...")
+            raise ValueError(
+                "expected mqtt://host:port, mqtt://user:password@host:port or mqtts://..."
+            )
         try:
             port = parts.port
         except ValueError:
