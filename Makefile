@@ -18,13 +18,13 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # Debian packages the tests need (chromium for the browser tests, PostgreSQL for the second
-# store, nats-server for the bus across machines: the tests start their own; node runs the
+# store, nats-server for the bus across machines, Mosquitto for MQTT: the tests start their own; node runs the
 # JavaScript webhook verifier of docs/webhooks.md); installed when missing.
 system-test:
-	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server nodejs:node
+	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server mosquitto:/usr/sbin/mosquitto nodejs:node
 
 system-bench:
-	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server
+	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server mosquitto:/usr/sbin/mosquitto
 
 run: setup
 	@mkdir -p var

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SECTIONS = ("fanout", "memory", "polling", "writes", "bulk", "edges", "webhooks")
+SECTIONS = ("fanout", "memory", "polling", "writes", "bulk", "edges", "webhooks", "mqtt")
 TRANSPORTS = ("sse", "ws")
 SUBSCRIBERS_PER_SERVER_PROCESS = 18_000  # the hard limit on open files is 20,000 here
 

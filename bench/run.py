@@ -1,7 +1,7 @@
 """`python -m bench.run`: tryvoha against nginx+nchan and nginx static, side by side.
 
     python -m bench.run [--sizes 1000,10000,50000] [--workers W] [--repeat K]
-                        [--only fanout,memory,polling,writes,bulk,edges] [--transports sse,ws]
+                        [--only fanout,memory,polling,writes,bulk,edges,webhooks,mqtt] [--transports sse,ws]
 
 See bench/README.md for the method and how to read the results.
 """
@@ -40,6 +40,7 @@ from bench.writes import Writes, run_writes
 
 if TYPE_CHECKING:
     from bench.bulk import Bulk
+    from bench.mqtt import Mqtt
     from bench.webhooks import Hooks
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -118,7 +119,7 @@ def parser() -> argparse.ArgumentParser:
         "--only",
         type=names(SECTIONS),
         default=SECTIONS,
-        help="sections to run: fanout,memory,polling,writes,bulk,webhooks (default all)",
+        help="sections to run: fanout,memory,polling,writes,bulk,edges,webhooks,mqtt (default all)",
     )
     p.add_argument(
         "--transports",
@@ -179,6 +180,8 @@ def missing_tools(sections: frozenset[str]) -> list[str]:
         shutil.which("nats-server") or Path("/usr/sbin/nats-server").exists()
     ):
         missing.append("nats-server")
+    if "mqtt" in sections and not Path("/usr/sbin/mosquitto").exists():
+        missing.append("mosquitto")
     return missing
 
 
@@ -246,6 +249,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
     bulk: Bulk | None = None
     edges: list[Phase] = []
     hooks: Hooks | None = None
+    mqtt: Mqtt | None = None
     failed = False
     try:
         if {"fanout", "memory"} & sections:
@@ -290,6 +294,11 @@ async def main(args: argparse.Namespace, console: Console) -> int:
 
             console.rule("declares while delivering webhooks")
             hooks = await run_webhooks(options, console)
+        if "mqtt" in sections:
+            from bench.mqtt import run_mqtt
+
+            console.rule("MQTT")
+            mqtt = await run_mqtt(options, console)
     finally:
         console.rule("results")
         if bulk is not None:
@@ -304,6 +313,10 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             from bench.webhooks import webhooks_table
 
             console.print(webhooks_table(hooks))
+        if mqtt is not None:
+            from bench.mqtt import mqtt_table
+
+            console.print(mqtt_table(mqtt))
         found = print_all(console, phases, polling, writes, sections)
         failed = (
             any(p.error or p.problems for p in phases + edges)
@@ -311,6 +324,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             or bool(writes and (writes.error or writes.problems))
             or bool(bulk and (bulk.error or bulk.problems))
             or bool(hooks and (hooks.error or hooks.problems))
+            or bool(mqtt and (mqtt.error or mqtt.problems))
         )
         source_after = procs.source_state(ROOT)
         if source_after != machine["tryvoha_source_state"]:
@@ -349,6 +363,7 @@ async def main(args: argparse.Namespace, console: Console) -> int:
             "bulk": bulk.to_json() if bulk else None,
             "edges": [p.to_json() for p in edges],
             "webhooks": hooks.to_json() if hooks else None,
+            "mqtt": mqtt.to_json() if mqtt else None,
             "targets": [t.to_json() for t in found],
         }
         path = write_json(options.results, stamp, data)

@@ -15,7 +15,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tryvoha.domain.webhooks import RetrySchedule
@@ -168,6 +175,42 @@ def _urls(schemes: tuple[str, ...]) -> Any:
 
 def split_urls(value: str) -> list[str]:
     return [p for p in value.split(",") if p]
+
+
+def _broker(value: SecretStr) -> SecretStr:
+    """--mqtt: empty (off), or a broker's address (the password stays secret)."""
+    from tryvoha.protocol.mqtt import BrokerUrl
+
+    if value.get_secret_value():
+        BrokerUrl.parse(value.get_secret_value())
+    return value
+
+
+def _topic_prefix(value: str) -> str:
+    from tryvoha.protocol.mqtt import valid_prefix
+
+    if not valid_prefix(value):
+        raise ValueError("expected topic levels like tryvoha or alerts/ua, without + # or spaces")
+    return value
+
+
+def _names(value: Any) -> Any:
+    """A comma-separated list in a flag or variable: Kyiv,Lviv."""
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+def _regions(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Region names or ids as their ids, in order, once each (the shipped region tree)."""
+    from tryvoha.data import region_tree
+    from tryvoha.domain.errors import UnknownRegionError
+
+    tree = region_tree()
+    try:
+        return tuple(dict.fromkeys(tree.resolve(name).id for name in value))
+    except UnknownRegionError as e:
+        raise ValueError(str(e)) from None
 
 
 class Settings(BaseSettings):
@@ -362,6 +405,35 @@ class Settings(BaseSettings):
         description="API keys whose request counts each serving process remembers; past that, the least recently seen is forgotten",
     )
 
+    # -- MQTT: sirens, LED maps, Home Assistant (docs/devices.md) ----------------------
+    mqtt: Annotated[SecretStr, AfterValidator(_broker)] = Field(
+        SecretStr(""),
+        description="the MQTT broker to publish the state to: mqtt://host:port or mqtt://user:password@host:port (port 1883 if left out), or mqtts://... for TLS (8883); empty: no MQTT (see docs/devices.md)",
+        json_schema_extra={"metavar": "URL"},
+    )
+    mqtt_prefix: Annotated[str, AfterValidator(_topic_prefix)] = Field(
+        "tryvoha",
+        description="the first topic level(s) of everything published: {prefix}/v1/regions/{id}/state, ...",
+        json_schema_extra={"metavar": "TOPIC"},
+    )
+    mqtt_ca: str = Field(
+        "",
+        description="PEM file of the certificate authorities an mqtts:// broker is checked against (empty: the system's)",
+        json_schema_extra={"metavar": "FILE"},
+    )
+    mqtt_ha_regions: Annotated[
+        tuple[str, ...], NoDecode, BeforeValidator(_names), AfterValidator(_regions)
+    ] = Field(
+        (),
+        description="regions (names or ids, comma-separated) that get Home Assistant MQTT discovery: one binary_sensor per region and threat type",
+        json_schema_extra={"metavar": "REGION,..."},
+    )
+    mqtt_ha_prefix: Annotated[str, AfterValidator(_topic_prefix)] = Field(
+        "homeassistant",
+        description="Home Assistant's MQTT discovery prefix",
+        json_schema_extra={"metavar": "TOPIC"},
+    )
+
     @model_validator(mode="after")
     def _roles_need_their_peers(self) -> Settings:
         if self.role is not ServeRole.ALL and not self.bus:
@@ -380,9 +452,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _signing_needs_both(self) -> Settings:
+        if self.mqtt_ha_regions and not self.mqtt.get_secret_value():
+            raise ValueError("--mqtt-ha-regions needs --mqtt: the broker to publish to")
         if bool(self.cap_sign_key) != bool(self.cap_sign_cert):
             raise ValueError("cap_sign_key and cap_sign_cert go together: give both or neither")
-        for path in (self.cap_sign_key, self.cap_sign_cert):
+        for path in (self.cap_sign_key, self.cap_sign_cert, self.mqtt_ca):
             if path and not os.path.isfile(path):
                 raise ValueError(f"cannot read '{path}': no such file")
         return self
@@ -449,6 +523,11 @@ def describe() -> list[tuple[str, str, Any, str]]:
     ]
 
 
+def _is_secret(annotation: Any) -> bool:
+    """SecretStr, alone or with validators (Annotated): a value never printed."""
+    return annotation is SecretStr or SecretStr in getattr(annotation, "__args__", ())
+
+
 def explain(error: ValidationError) -> str:
     """A settings error as one line naming the flag and the variable."""
     parts = []
@@ -456,6 +535,9 @@ def explain(error: ValidationError) -> str:
         name = str(problem["loc"][0]) if problem["loc"] else ""
         where = f"{flag_name(name)} ({env_name(name)})" if name else "settings"
         given = problem.get("input")
-        shown = f" '{given}'" if isinstance(given, str | int | float) else ""
+        secret = name in Settings.model_fields and _is_secret(
+            Settings.model_fields[name].annotation
+        )
+        shown = f" '{given}'" if isinstance(given, str | int | float) and not secret else ""
         parts.append(f"{where}:{shown} {problem['msg'].lower()}")
     return "; ".join(parts)

@@ -77,10 +77,11 @@ class LeaseKeeper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self.holding:
-            with contextlib.suppress(Exception):
-                await self.store.drop_lease(self.lease, self.holder)
-            self.holding = False
+        # Always: the cancelled keeper has already marked itself as not holding, and a
+        # lease left to run out keeps the next process waiting for LEASE_SECONDS.
+        with contextlib.suppress(Exception):
+            await self.store.drop_lease(self.lease, self.holder)
+        self.holding = False
 
     async def _take(self) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from tryvoha.domain.alerts import Alert, AlertId, ThreatType
@@ -18,6 +19,18 @@ class RegionState(StrEnum):
     ALERT = "alert"  # the region or an ancestor has an active alert
     PARTIAL = "partial"  # not under alert itself, but some descendant is
     CLEAR = "clear"
+
+
+@dataclass(frozen=True, slots=True)
+class Bearings:
+    """Every region that is not clear: its effective state per threat type, and the active
+    alerts behind it: `over` a region are those on it or above it (they put it under
+    alert), `under` it those below it (they put it in part under alert, for their threat
+    type, where no alert is over it)."""
+
+    states: dict[RegionId, dict[ThreatType, RegionState]]
+    over: dict[RegionId, list[Alert]]
+    under: dict[RegionId, list[Alert]]
 
 
 class Projection:
@@ -83,12 +96,35 @@ class Projection:
 
     def states(self, tree: RegionTree) -> dict[RegionId, dict[ThreatType, RegionState]]:
         """Effective state of every region that is not clear, per threat type."""
+        return self._walk(tree, None, None)
+
+    def bearings(self, tree: RegionTree) -> Bearings:
+        """The effective states, with the alerts behind each (for payloads that say which
+        level, threats and start are in force on a region, as MQTT's do)."""
+        over: dict[RegionId, list[Alert]] = {}
+        under: dict[RegionId, list[Alert]] = {}
+        return Bearings(self._walk(tree, over, under), over, under)
+
+    def _walk(
+        self,
+        tree: RegionTree,
+        over: dict[RegionId, list[Alert]] | None,
+        under: dict[RegionId, list[Alert]] | None,
+    ) -> dict[RegionId, dict[ThreatType, RegionState]]:
+        """The rule of the effective state, walked once for every region: an active alert
+        puts its region and every region below it under alert, every region above it in
+        part (unless another alert puts that one under alert for the same threat type)."""
         out: dict[RegionId, dict[ThreatType, RegionState]] = {}
-        for region_id, threat in self._by_key:
-            for below in (region_id, *tree.descendants(region_id)):
+        for alert in self._active.values():
+            threat = alert.threat
+            for below in (alert.region_id, *tree.descendants(alert.region_id)):
                 out.setdefault(below, {})[threat] = RegionState.ALERT
-            for above in tree.ancestors(region_id):
+                if over is not None:
+                    over.setdefault(below, []).append(alert)
+            for above in tree.ancestors(alert.region_id):
                 per_threat = out.setdefault(above, {})
                 if per_threat.get(threat) is not RegionState.ALERT:
                     per_threat[threat] = RegionState.PARTIAL
+                if under is not None:
+                    under.setdefault(above, []).append(alert)
         return out

@@ -16,7 +16,7 @@ Choices where the reference is silent, written down in docs/compat.md:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -200,18 +200,47 @@ def iot_letters(
     states = projection.states(tree)
     letters = [" "] * (locations.max_uid + 1)
     for loc in locations:
-        own, within = locations.anchor(loc)
-        region = own or within
-        state = RegionState.CLEAR
-        if region is not None:
-            state = states.get(region, {}).get(ThreatType.AIR_RAID, RegionState.CLEAR)
-            if own is None and state is RegionState.PARTIAL:
-                state = RegionState.CLEAR
-        level = AlertLevel.RED
-        if state is RegionState.ALERT and version == 2 and region is not None:
-            level = _air_raid_level(projection, tree, region)
-        letters[loc.uid] = _letter(state, level, version)
+        letters[loc.uid] = _location_letter(projection, tree, locations, states, loc, version)
     return "".join(letters)
+
+
+def oblast_letters(
+    projection: Projection,
+    tree: RegionTree,
+    locations: Locations,
+    version: IotVersion,
+    states: Mapping[RegionId, Mapping[ThreatType, RegionState]] | None = None,
+) -> str:
+    """`by_oblast(iot_letters(...))` without the other places' letters (MQTT's `oblasts`);
+    `states`: the projection's, when the caller has them already."""
+    if states is None:
+        states = projection.states(tree)
+    found = [locations.get(uid) for uid in OBLAST_ORDER]
+    return "".join(
+        " " if loc is None else _location_letter(projection, tree, locations, states, loc, version)
+        for loc in found
+    )
+
+
+def _location_letter(
+    projection: Projection,
+    tree: RegionTree,
+    locations: Locations,
+    states: Mapping[RegionId, Mapping[ThreatType, RegionState]],
+    loc: Location,
+    version: IotVersion,
+) -> str:
+    own, within = locations.anchor(loc)
+    region = own or within
+    state = RegionState.CLEAR
+    if region is not None:
+        state = states.get(region, {}).get(ThreatType.AIR_RAID, RegionState.CLEAR)
+        if own is None and state is RegionState.PARTIAL:
+            state = RegionState.CLEAR
+    level = AlertLevel.RED
+    if state is RegionState.ALERT and version == 2 and region is not None:
+        level = _air_raid_level(projection, tree, region)
+    return _letter(state, level, version)
 
 
 def by_oblast(letters: str) -> str:

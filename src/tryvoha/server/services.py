@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
@@ -36,6 +36,10 @@ from tryvoha.server.views import Views
 from tryvoha.store import open_store
 from tryvoha.store.base import Store
 
+if TYPE_CHECKING:
+    from tryvoha.channels.lease import LeaseKeeper
+    from tryvoha.channels.mqtt import MqttChannel
+
 
 @dataclass
 class Services:
@@ -58,6 +62,8 @@ class Services:
     forwarder: Forwarder | None = None  # an edge's way to a writer
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
     readiness: Readiness = field(default_factory=Readiness)
+    mqtt: MqttChannel | None = None
+    keepers: list[LeaseKeeper] = field(default_factory=list)  # one per configured channel
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -80,7 +86,8 @@ class Services:
         authenticate.start()
         compat = CompatViews(engine.feed, tree, compat_locations(), store.epoch)
         webhooks = WebhookChannel(settings, store, engine.feed, tree)
-        webhooks.start()
+        if writing:  # the channels run where writes are made (an edge's lag is not theirs)
+            webhooks.start()
         services = cls(
             settings,
             store,
@@ -109,13 +116,34 @@ class Services:
             from tryvoha.server.pending import sweep
 
             services.run(sweep(services))
+        if writing:
+            services.start_channels()
         return services
+
+    def start_channels(self) -> None:
+        """Each configured channel's keeper: the process holding its lease delivers it."""
+        if self.settings.mqtt.get_secret_value():
+            from tryvoha.channels.lease import LeaseKeeper
+            from tryvoha.channels.mqtt import LEASE, MqttChannel
+            from tryvoha.channels.source import EventSource
+
+            source = EventSource(self.engine.feed, self.store)
+            self.mqtt = MqttChannel(
+                self.settings, self.engine.feed, source, self.tree, compat_locations()
+            )
+            self.keepers.append(LeaseKeeper(self.store, LEASE, self.mqtt.deliver))
+        for keeper in self.keepers:
+            keeper.start()
 
     def run(self, work: Coroutine[Any, Any, None]) -> None:
         """A task that lives as long as the services."""
         self.tasks.append(asyncio.get_running_loop().create_task(work))
 
     async def stop(self) -> None:
+        if self.mqtt is not None:
+            await self.mqtt.close()
+        for keeper in self.keepers:
+            await keeper.stop()
         for task in self.tasks:
             task.cancel()
         await self.authenticate.stop()
