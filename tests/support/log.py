@@ -69,4 +69,5 @@ UNDO_TO_0001 = (
     "ALTER TABLE tokens DROP COLUMN last_used_ms",
     "DELETE FROM meta WHERE key = 'tokens_version'",
     "DROP TABLE pending",  # 0009
+    "DROP TABLE telegram_chats",  # 0005
 )

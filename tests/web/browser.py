@@ -47,9 +47,7 @@ def off_loop(fn: Callable[..., T], *args: object) -> T:
         return pool.submit(fn, *args).result()
 
 
-def make_token(
-    store_url: str, name: str, scope: list[str], role: Role = Role.ISSUER
-) -> str:
+def make_token(store_url: str, name: str, scope: list[str], role: Role = Role.ISSUER) -> str:
     return off_loop(support.make_token, store_url, name, scope, role)
 
 

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tryvoha.store.base import KEYS, Row, Store, StoreError
+from tryvoha.store.base import KEYS, TABLES, Row, Store, StoreError
 
-ORDER = ("events", "alerts", "tokens", "audit", "idempotency", "snapshots", "meta")
+ORDER = tuple(TABLES)  # every table the store lists, the log first
 BATCH = 50_000  # rows per transaction on the target
 
 

@@ -33,6 +33,7 @@ REVISIONS = (
     "0003",
     "0008",
     "0009",
+    "0005",
 )  # in order; the Alembic scripts' chain (a test checks they agree)
 HEAD = REVISIONS[-1]
 SQLITE_USER_VERSION = 1000  # on every Alembic-managed SQLite file: pre-Alembic tryvoha refuses it
