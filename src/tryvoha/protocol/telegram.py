@@ -209,6 +209,7 @@ def compose(texts: Sequence[str], limit: int = MESSAGE_CHARS) -> tuple[str, int]
 # -- --telegram-channel ---------------------------------------------------------------
 
 CHANNEL_LANGUAGES = ("uk", "en")
+CHANNEL_CURSOR = "telegram:channel:"  # + the chat: how far a channel has been posted
 _CHAT = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}|-?[0-9]{1,20}")
 
 
@@ -227,7 +228,7 @@ class ChannelSpec:
     @property
     def cursor(self) -> str:
         """The name of this channel's cursor in the store."""
-        return f"telegram:channel:{self.chat}"
+        return f"{CHANNEL_CURSOR}{self.chat}"
 
     def __str__(self) -> str:
         lang = "" if self.lang == "uk" else f":{self.lang}"

@@ -9,6 +9,8 @@ from typing import Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
+from tryvoha.channels.lease import LeaseKeeper
+from tryvoha.channels.telegram import telegram_keeper
 from tryvoha.config import Settings
 from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
@@ -44,6 +46,7 @@ class Services:
     clients: ClientLimits  # per client address: requests, streams
     writes: RateLimiter  # per token: writes
     tasks: list[asyncio.Task[None]] = field(default_factory=list)  # stopped with the rest
+    channels: list[LeaseKeeper] = field(default_factory=list)  # one per configured channel
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -89,6 +92,9 @@ class Services:
             from tryvoha.server.pending import sweep
 
             services.run(sweep(services))
+        services.channels = [k for k in [telegram_keeper(settings, store, engine.feed, tree)] if k]
+        for keeper in services.channels:
+            keeper.start()
         return services
 
     def run(self, work: Coroutine[Any, Any, None]) -> None:
@@ -96,6 +102,8 @@ class Services:
         self.tasks.append(asyncio.get_running_loop().create_task(work))
 
     async def stop(self) -> None:
+        for keeper in self.channels:
+            await keeper.stop()
         for task in self.tasks:
             task.cancel()
         await self.authenticate.stop()

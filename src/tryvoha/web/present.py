@@ -25,7 +25,7 @@ from tryvoha.domain.alerts import Alert, AlertLevel, ThreatKind, ThreatType
 from tryvoha.domain.events import is_consolidated
 from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.i18n import Catalogue
-from tryvoha.i18n.formats import local_time
+from tryvoha.i18n.formats import since_text
 from tryvoha.web.names import region_names
 
 THREAT_ORDER = (
@@ -193,12 +193,6 @@ class AlertRow:
     started_iso: str
     standing: bool
     vague: bool  # a consolidated record: somewhere in the region
-
-
-def since_text(started: datetime, now: datetime) -> str:
-    """A start time as the lists write it: the clock today, the date and clock before."""
-    start, today = local_time(started), local_time(now)
-    return start.strftime("%H:%M" if start.date() == today.date() else "%d.%m.%Y %H:%M")
 
 
 def message_text(alert: Alert, lang: str) -> str | None:

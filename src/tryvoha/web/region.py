@@ -11,7 +11,7 @@ from tryvoha import i18n
 from tryvoha.domain.alerts import Alert, ThreatType
 from tryvoha.domain.events import is_consolidated
 from tryvoha.domain.regions import Region, RegionTree
-from tryvoha.i18n.formats import duration_text, local_time
+from tryvoha.i18n.formats import duration_text, local_time, since_text
 from tryvoha.web.names import region_names
 from tryvoha.web.present import (
     KIND_ORDER,
@@ -19,7 +19,6 @@ from tryvoha.web.present import (
     Colouring,
     advice_keys,
     message_text,
-    since_text,
 )
 
 
