@@ -71,6 +71,7 @@ class Conversation:
     announced: Callable[[], Seq]  # the newest event this process has: a subscription's start
     locate: Locate
     short: Names  # a button's label: the short name ("Сумська" under "Оберіть область")
+    changed: Callable[[int], None] = lambda chat: None  # a chat (un)subscribed
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     async def handle(self, update: Update) -> list[Reply]:
@@ -108,6 +109,7 @@ class Conversation:
             return [_say(chat, self._my(record, t))]
         if command == "stop":
             await self.chats.unsubscribe_chat(chat)
+            self.changed(chat)
             return [_say(chat, t("tg.bot.stopped"))]
         if command == "status":
             if record is None:
@@ -197,6 +199,7 @@ class Conversation:
 
     async def _subscribe(self, chat: int, region: RegionId, lang: str) -> str:
         await self.chats.subscribe_chat(chat, region, lang, self.announced())
+        self.changed(chat)
         t = i18n.catalogue(lang)
         subscribed = t("tg.bot.subscribed", name=self._place(region, lang))
         return f"{subscribed}\n\n{self._status(region, t)}"

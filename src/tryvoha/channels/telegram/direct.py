@@ -84,7 +84,14 @@ class DirectMessages:
         self._masks: dict[RegionId, int] = {}  # at most one per region of the tree
         self._texts: dict[tuple[RegionId, Seq, str], list[Part]] = {}
         self._texts_for: Seq | None = None  # the window end the texts were made for
+        self._changed: set[int] = set()  # chats that (un)subscribed during this sweep
         self.sweeps = 0
+
+    def changed(self, chat_id: int) -> None:
+        """The chat subscribed anew or stopped: what this sweep read of it is stale. Its
+        new cursor is at least the newest event when it changed, past this sweep's
+        window start, so the sweep leaves it alone and loses it nothing."""
+        self._changed.add(chat_id)
 
     async def run(self, head: Seq) -> None:
         window = Window(head, head)
@@ -107,6 +114,7 @@ class DirectMessages:
         """Send every subscriber what concerns it in the window; every chat has then been
         sent everything up to the returned seq."""
         reached = window.end
+        self._changed.clear()
         flights = Flights(IN_FLIGHT)
         after: int | None = None
         try:
@@ -155,6 +163,8 @@ class DirectMessages:
         for number, (text, upto) in enumerate(parts):
             if number:
                 await self.recorder.durable()  # its previous message recorded first
+            if chat_id in self._changed:
+                return  # /stop, or another place, since its page was read
             result = await self.sender.send(chat_id, text)
             if result.outcome is Outcome.MOVED and result.moved_to is not None:
                 chat_id = await self._moved(chat, chat_id, result.moved_to)

@@ -130,8 +130,9 @@ class TelegramChannel:
             _locate,
             short_name,
         )
-        updates = Updates(sender, conversation)
         direct = DirectMessages(self.store, source, sender, recorder, self.wording)
+        conversation.changed = direct.changed
+        updates = Updates(sender, conversation)
         posters = [
             ChannelPoster(
                 spec, source, sender, recorder, self.wording, lambda: self.feed.projection

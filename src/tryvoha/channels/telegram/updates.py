@@ -86,5 +86,6 @@ class Updates:
         result = await self.sender.call(chat, method)
         if result.outcome is Outcome.GONE and isinstance(chat, int):
             await self.conversation.chats.unsubscribe_chat(chat)
+            self.conversation.changed(chat)
         elif result.outcome is Outcome.REFUSED:
             log.debug("a reply to %s was not taken: %s", chat, result.detail)
