@@ -32,7 +32,7 @@ class Pace:
         chat_seconds: float = CHAT_SECONDS,
         group_per_minute: int = GROUP_PER_MINUTE,
     ) -> None:
-        self.interval = 1.0 / per_second + 1e-6  # N spaced a hair apart: N in any second
+        self.interval = (1.0 + 1e-9) / per_second  # a hair apart: at most N in any second
         self.chat_seconds = chat_seconds
         self.group_per_minute = group_per_minute
         self.next_any = 0.0  # when the next message, to anyone, may go
