@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tryvoha.domain.webhooks import RetrySchedule
+from tryvoha.protocol.telegram import ChannelSpec, parse_channel, split_channels
 
 DEFAULT_STORE = "sqlite:///var/tryvoha.db"
 ENV_PREFIX = "TRYVOHA_"
@@ -211,6 +212,31 @@ def _regions(value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(tree.resolve(name).id for name in value))
     except UnknownRegionError as e:
         raise ValueError(str(e)) from None
+
+
+def _telegram_channels(value: Any) -> Any:
+    """--telegram-channel, once per channel (the variable: channels separated by `;`)."""
+    from tryvoha.data import region_tree
+
+    given = [value] if isinstance(value, str) else list(value or ())
+    texts = [p for v in given for p in (split_channels(v) if isinstance(v, str) else [v])]
+    specs = [v if isinstance(v, ChannelSpec) else parse_channel(v, region_tree()) for v in texts]
+    chats = [spec.chat for spec in specs]
+    for chat in chats:
+        if chats.count(chat) > 1:
+            raise ValueError(f"the channel {chat} is given twice")
+    return specs
+
+
+TelegramChannels = Annotated[list[ChannelSpec], NoDecode, BeforeValidator(_telegram_channels)]
+TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{1,200}")
+
+
+def _telegram_token(value: SecretStr) -> SecretStr:
+    token = value.get_secret_value()
+    if token and not TELEGRAM_TOKEN.fullmatch(token):
+        raise ValueError("a bot token is digits, a colon, then letters, digits, - or _")
+    return value
 
 
 class Settings(BaseSettings):
@@ -448,6 +474,36 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"--writer-url is for edges; a process with role {self.role.value} writes itself"
             )
+        return self
+
+    telegram_token: Annotated[SecretStr, AfterValidator(_telegram_token)] = Field(
+        SecretStr(""),
+        description="the Telegram bot's token from @BotFather: the bot answers /start and sends direct messages, and posts to --telegram-channel (a secret, never printed; empty: no Telegram)",
+        json_schema_extra={"metavar": "TOKEN"},
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org",
+        pattern=r"^https?://[^\s]+$",
+        description="the Bot API server: Telegram's own, or your own telegram-bot-api server",
+        json_schema_extra={"metavar": "URL"},
+    )
+    telegram_channel: TelegramChannels = Field(
+        [],
+        description="a channel or group to post every alert to, as @name or a numeric id, optionally :en for English and =REGION,... for only the alerts that concern those regions (e.g. @kyiv_alerts=Kyiv); give the flag once per channel (the variable: separated by ;)",
+        json_schema_extra={"metavar": "@NAME[:LANG][=REGION,...]"},
+    )
+    telegram_rate: int = Field(
+        30,
+        ge=1,
+        le=1000,
+        description="messages a second to Telegram in all (Telegram's free limit is about 30; above it, messages are sent as paid broadcasts, charged to the bot's Telegram Stars)",
+        json_schema_extra={"metavar": "N"},
+    )
+
+    @model_validator(mode="after")
+    def _channels_need_a_token(self) -> Settings:
+        if self.telegram_channel and not self.telegram_token.get_secret_value():
+            raise ValueError("--telegram-channel needs --telegram-token: the bot posts them")
         return self
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import LVIV, StoreMaker
 from tests.store.test_store import alert
-from tryvoha.domain.events import EventType, PendingEvent
+from tryvoha.domain.events import EventType, PendingEvent, Seq
 from tryvoha.domain.scope import Role
 from tryvoha.engine.transfer import TransferError, move
 from tryvoha.store import Store, open_store
@@ -26,6 +26,7 @@ async def stores(make_store_url: StoreMaker) -> AsyncIterator[tuple[Store, Store
         a = alert(n)
         await source.append_batch([PendingEvent(EventType.DECLARED, a.started_at, "t", a)])
     await source.create_token("lviv", Role.ISSUER, [LVIV], "h")
+    await source.subscribe_chat(1001, LVIV, "en", Seq(7))  # a Telegram subscriber
     yield source, target
     await source.close()
     await target.close()
@@ -39,6 +40,8 @@ async def test_rows_arrive_as_they_left_in_small_batches(stores: tuple[Store, St
     assert [n for t, n in moved if t == "events"] == [3, 3, 1]
     assert await target.read_events(0, 100) == await source.read_events(0, 100)  # type: ignore[arg-type]
     assert target.epoch == source.epoch
+    assert await target.get_chat(1001) == await source.get_chat(1001)
+    assert report.rows["telegram_chats"] == 1
     with pytest.raises(TransferError, match="empty store only"):
         await move(source, target)
 

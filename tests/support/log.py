@@ -71,4 +71,5 @@ UNDO_TO_0001 = (
     "DROP TABLE pending",  # 0009
     "DROP TABLE webhook_attempts",  # 0004
     "DROP TABLE webhooks",
+    "DROP TABLE telegram_chats",  # 0005
 )

@@ -14,7 +14,7 @@ import sys
 from typing import Any, Literal, get_args, get_origin
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from tryvoha.cli.output import fail
@@ -27,7 +27,8 @@ def serve(**given: Any) -> None:
     from tryvoha.server.workers import serve_many, serve_one
 
     try:
-        settings = Settings(**{name: value for name, value in given.items() if value is not None})
+        chosen = {name: value for name, value in given.items() if value not in (None, [])}
+        settings = Settings(**chosen)
     except ValidationError as e:
         fail(explain(e))
     logging.basicConfig(
@@ -56,10 +57,15 @@ def _options() -> list[inspect.Parameter]:
     for name, field in Settings.model_fields.items():
         flag = flag_name(name)
         default = "off" if field.default is False else field.default
+        if field.default == [] or isinstance(field.default, SecretStr):
+            default = "none"
         help_text = f"{field.description} (default: {default}; {env_name(name)})"
         if field.annotation is bool:
             option = typer.Option(None, f"{flag}/--no-{flag[2:]}", help=help_text)
             annotation: Any = bool | None
+        elif get_origin(field.annotation) is list:  # the flag is given once per item
+            option = typer.Option(None, flag, help=help_text, metavar=_metavar(field))
+            annotation = list[str] | None
         else:
             option = typer.Option(None, flag, help=help_text, metavar=_metavar(field))
             annotation = str | None

@@ -55,6 +55,11 @@ class Message:
     uk: str | None
     en: str | None
 
+    def in_language(self, lang: str) -> str | None:
+        """The issuer's words for a reader of `lang`: Ukrainian for Ukrainian readers,
+        English for everyone else, each falling back to the other."""
+        return (self.uk or self.en) if lang == "uk" else (self.en or self.uk)
+
 
 @dataclass(frozen=True, slots=True)
 class Alert:

@@ -19,20 +19,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tryvoha.store.base import KEYS, Row, Store, StoreError
+from tryvoha.store.base import KEYS, TABLES, Row, Store, StoreError
 
-ORDER = (
-    "events",
-    "alerts",
-    "tokens",
-    "audit",
-    "idempotency",
-    "snapshots",
-    "meta",
-    "cursors",  # how far each channel's destinations have acknowledged the log
-    "webhooks",
-    "webhook_attempts",
-)
+ORDER = tuple(TABLES)  # every table the store lists, the log first
 BATCH = 50_000  # rows per transaction on the target
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 import shapely
 
@@ -61,3 +64,27 @@ class Locator:
             hromada=found.get(Level.HROMADA),
             approximate=approximate,
         )
+
+
+_loading = threading.Lock()
+
+
+@cache
+def _load() -> Locator:
+    from tryvoha.data import region_tree
+    from tryvoha.geo.layers import locate_cells
+
+    return Locator(locate_cells(), region_tree())
+
+
+def _locator() -> Locator:
+    with _loading:  # one load, however many ask while it runs
+        return _load()
+
+
+async def shared_locator() -> Locator:
+    """The country's locator, loaded on first use (about a second, off the event loop),
+    then kept for the life of the process: /api/v1/locate and the Telegram bot share it."""
+    if _load.cache_info().currsize:
+        return _load()
+    return await asyncio.to_thread(_locator)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from tryvoha.data import region_tree
 from tryvoha.domain.regions import Region
-from tryvoha.geo.layers import locate_cells
-from tryvoha.geo.locate import Locator
+from tryvoha.geo.locate import shared_locator
 from tryvoha.server.api_v1 import json_response
 from tryvoha.server.problems import Problem
 
@@ -21,25 +16,6 @@ router = APIRouter(prefix="/api/v1")
 
 # Boundaries change only with the package: answers may be cached for a day.
 CACHE_CONTROL = "public, max-age=86400"
-
-_loading = threading.Lock()
-
-
-@cache
-def _load() -> Locator:
-    return Locator(locate_cells(), region_tree())
-
-
-def _locator() -> Locator:
-    with _loading:  # one load, however many requests arrive while it runs
-        return _load()
-
-
-async def locator() -> Locator:
-    """Loaded on first use (about a second, off the event loop), then kept."""
-    if _load.cache_info().currsize:
-        return _load()
-    return await asyncio.to_thread(_locator)
 
 
 def region_json(region: Region | None) -> dict[str, Any] | None:
@@ -62,7 +38,7 @@ async def locate(
     lat: Annotated[float, Query(ge=-90, le=90, description="latitude, degrees north")],
     lon: Annotated[float, Query(ge=-180, le=180, description="longitude, degrees east")],
 ) -> Response:
-    found = (await locator()).locate(lon, lat)
+    found = (await shared_locator()).locate(lon, lat)
     if found is None:
         raise Problem(
             "outside_country",

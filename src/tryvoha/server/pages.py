@@ -24,13 +24,14 @@ from tryvoha.domain.alerts import Alert, ThreatKind, ThreatType
 from tryvoha.domain.errors import DomainError
 from tryvoha.domain.regions import Level, RegionTree
 from tryvoha.geo.layers import MAP_LEVELS
+from tryvoha.i18n.formats import DISPLAY_TIME_ZONE, local_time
 from tryvoha.protocol.wire import alert_to_json
 from tryvoha.server.negotiation import accepts_gzip
 from tryvoha.server.services import Services
 from tryvoha.server.static import layer_url, region_index_url, renderer
 from tryvoha.store.base import HistoryQuery
 from tryvoha.web.names import region_names
-from tryvoha.web.present import DISPLAY_TIME_ZONE, Colouring, alert_rows, headline, local_time
+from tryvoha.web.present import Colouring, alert_rows, headline
 from tryvoha.web.region import children_view, history_row, region_view, threat_states
 from tryvoha.web.shapes import map_view
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
+from tryvoha.channels.telegram import telegram_keeper
 from tryvoha.channels.webhooks.admin import WebhookAdmin
 from tryvoha.channels.webhooks.channel import WebhookChannel
 from tryvoha.config import Settings, split_urls
@@ -132,6 +133,9 @@ class Services:
                 self.settings, self.engine.feed, source, self.tree, compat_locations()
             )
             self.keepers.append(LeaseKeeper(self.store, LEASE, self.mqtt.deliver))
+        telegram = telegram_keeper(self.settings, self.store, self.engine.feed, self.tree)
+        if telegram is not None:
+            self.keepers.append(telegram)
         for keeper in self.keepers:
             keeper.start()
 

@@ -14,6 +14,7 @@ A backend is a few small protocols, each used by the parts that need only it:
 - `Pending`: declares waiting for a second person's confirmation.
 - `Channels`: the channels' delivery state: leases and cursors over the log.
 - `Webhooks` (store.webhooks): webhook subscriptions and their last delivery attempts.
+- `TelegramChats`: the Telegram bot's subscribers.
 - `Transfer`: rows as they are, for `tryvoha migrate-store`.
 
 Blocking is in the types. SQLite's write transaction runs on the event loop's thread (a
@@ -328,6 +329,42 @@ class Channels(Protocol):
         """Forget these cursors (a destination that was removed)."""
 
 
+CHAT_CURSOR = "telegram:chat:"  # + a chat id: how far the bot has sent that chat
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRecord:
+    """A chat that follows a region through the Telegram bot."""
+
+    chat_id: int
+    region_id: RegionId
+    lang: str
+    cursor: Seq | None  # the last seq sent to it (None: only what the bot sends everyone)
+
+
+class TelegramChats(Protocol):
+    """The Telegram bot's subscribers (a person, or a group the bot was added to), each
+    with its cursor (`CHAT_CURSOR` + its id) in `cursors`."""
+
+    async def subscribe_chat(self, chat_id: int, region_id: RegionId, lang: str, seq: Seq) -> None:
+        """Follow `region_id` in `lang` from now on: the chat's row, and its cursor moved
+        to at least `seq` (what happened before is not sent), in one transaction."""
+
+    async def set_chat_language(self, chat_id: int, lang: str) -> bool: ...
+
+    async def unsubscribe_chat(self, chat_id: int) -> bool:
+        """Forget the chat and its cursor; False when it was not subscribed."""
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None: ...
+
+    async def chats_after(self, after: int | None, limit: int) -> list[ChatRecord]:
+        """Up to `limit` chats whose id is above `after` (None: from the first), in the
+        order of their ids, each with its cursor: the bot reads its subscribers a page
+        at a time, however many there are."""
+
+    async def count_chats(self) -> int: ...
+
+
 Row = tuple[Any, ...]
 
 # The tables `Transfer` moves, each with its columns in the order rows carry them (both
@@ -381,6 +418,7 @@ TABLES: dict[str, tuple[str, ...]] = {
         "last_error_ms",
     ),
     "webhook_attempts": ("webhook_id", "n", "seq", "at_ms", "status", "duration_ms", "error"),
+    "telegram_chats": ("chat_id", "region_id", "lang", "subscribed_ms"),
 }
 KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order of these
     "events": ("seq",),
@@ -395,6 +433,7 @@ KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order
     "cursors": ("name",),
     "webhooks": ("id",),
     "webhook_attempts": ("webhook_id", "n"),
+    "telegram_chats": ("chat_id",),
 }
 
 
@@ -417,7 +456,16 @@ class Transfer(Protocol):
 
 
 class Store(
-    EventLog, Snapshots, ReadModels, Issuers, Pending, Channels, Webhooks, Transfer, Protocol
+    EventLog,
+    Snapshots,
+    ReadModels,
+    Issuers,
+    Pending,
+    Channels,
+    Webhooks,
+    TelegramChats,
+    Transfer,
+    Protocol,
 ):
     url: str
     epoch: str  # the log's identity, set by open(): a replaced store has another

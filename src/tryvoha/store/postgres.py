@@ -23,9 +23,11 @@ from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_from_json
 from tryvoha.store import rows as sql
 from tryvoha.store.base import (
+    CHAT_CURSOR,
     TABLES,
     AuditEntry,
     AuditQuery,
+    ChatRecord,
     HistoryPage,
     HistoryQuery,
     PendingDeclare,
@@ -421,6 +423,46 @@ class PostgresStore(PostgresWebhooks):
     async def drop_cursors(self, names: Sequence[str]) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute("DELETE FROM cursors WHERE name = ANY($1::text[])", list(names))
+
+    # -- the Telegram bot's subscribers ------------------------------------------------
+
+    async def subscribe_chat(self, chat_id: int, region_id: RegionId, lang: str, seq: Seq) -> None:
+        subscribe = sql.statement(
+            sql.SUBSCRIBE_CHAT, "numeric", NOW_MS, chat=chat_id, region=region_id, lang=lang
+        )
+        move = sql.statement(
+            sql.MOVE_CURSOR, "numeric", NOW_MS, name=CHAT_CURSOR + str(chat_id), seq=seq
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(subscribe[0], *subscribe[1])
+            await conn.execute(move[0], *move[1])
+
+    async def set_chat_language(self, chat_id: int, lang: str) -> bool:
+        text, values = sql.statement(sql.CHAT_LANGUAGE, "numeric", chat=chat_id, lang=lang)
+        return await self.pool.execute(text, *values) != "UPDATE 0"
+
+    async def unsubscribe_chat(self, chat_id: int) -> bool:
+        forget = sql.statement(sql.UNSUBSCRIBE_CHAT, "numeric", chat=chat_id)
+        drop = sql.statement(sql.DROP_CURSOR, "numeric", name=CHAT_CURSOR + str(chat_id))
+        async with self.pool.acquire() as conn, conn.transaction():
+            found = await conn.execute(forget[0], *forget[1]) != "DELETE 0"
+            await conn.execute(drop[0], *drop[1])
+        return found
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None:
+        text, values = sql.statement(sql.GET_CHAT, "numeric", prefix=CHAT_CURSOR, chat=chat_id)
+        rows = await self._rows(text, values)
+        return sql.chat_record(rows[0]) if rows else None
+
+    async def chats_after(self, after: int | None, limit: int) -> list[ChatRecord]:
+        start = sql.FIRST_CHAT if after is None else after
+        text, values = sql.statement(
+            sql.CHATS_AFTER, "numeric", prefix=CHAT_CURSOR, after=start, limit=limit
+        )
+        return [sql.chat_record(r) for r in await self._rows(text, values)]
+
+    async def count_chats(self) -> int:
+        return int(await self.pool.fetchval("SELECT count(*) FROM telegram_chats"))
 
     async def count_rows(self, table: str) -> int:
         return int(await self.pool.fetchval(f"SELECT count(*) FROM {_table(table)}"))

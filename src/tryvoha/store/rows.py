@@ -24,6 +24,7 @@ from tryvoha.store.base import (
     KEYS,
     TABLES,
     AuditQuery,
+    ChatRecord,
     Committed,
     HistoryPage,
     HistoryQuery,
@@ -249,6 +250,33 @@ MOVE_CURSOR = (
     " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_ms = excluded.updated_ms"
     " WHERE cursors.seq < excluded.seq"
 )
+
+
+# -- the Telegram bot's subscribers --------------------------------------------------------
+
+FIRST_CHAT = -(2**63)  # below every chat id (groups' are negative)
+SUBSCRIBE_CHAT = (
+    "INSERT INTO telegram_chats (chat_id, region_id, lang, subscribed_ms)"
+    " VALUES ({chat}, {region}, {lang}, {now})"
+    " ON CONFLICT (chat_id) DO UPDATE SET region_id = excluded.region_id,"
+    " lang = excluded.lang, subscribed_ms = excluded.subscribed_ms"
+)
+CHAT_LANGUAGE = "UPDATE telegram_chats SET lang = {lang} WHERE chat_id = {chat}"
+UNSUBSCRIBE_CHAT = "DELETE FROM telegram_chats WHERE chat_id = {chat}"
+DROP_CURSOR = "DELETE FROM cursors WHERE name = {name}"
+_CHATS = (
+    "SELECT t.chat_id, t.region_id, t.lang, c.seq FROM telegram_chats t"
+    " LEFT JOIN cursors c ON c.name = CAST({prefix} AS TEXT) || CAST(t.chat_id AS TEXT)"
+)
+CHATS_AFTER = _CHATS + " WHERE t.chat_id > {after} ORDER BY t.chat_id LIMIT {limit}"
+GET_CHAT = _CHATS + " WHERE t.chat_id = {chat}"
+
+
+def chat_record(row: Sequence[Any]) -> ChatRecord:
+    """chat_id, region_id, lang, cursor seq (or NULL)."""
+    return ChatRecord(
+        int(row[0]), RegionId(row[1]), row[2], None if row[3] is None else Seq(int(row[3]))
+    )
 
 
 def statement(

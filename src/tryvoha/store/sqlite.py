@@ -27,9 +27,11 @@ from tryvoha.domain.scope import Role
 from tryvoha.protocol.wire import alert_from_json
 from tryvoha.store import rows as sql
 from tryvoha.store.base import (
+    CHAT_CURSOR,
     TABLES,
     AuditEntry,
     AuditQuery,
+    ChatRecord,
     HistoryPage,
     HistoryQuery,
     PendingDeclare,
@@ -496,6 +498,61 @@ class SqliteStore(SqliteWebhooks):
                 conn.executemany("DELETE FROM cursors WHERE name = ?", [(n,) for n in names])
 
         await self._write(_drop)
+
+    # -- the Telegram bot's subscribers ------------------------------------------------
+
+    async def subscribe_chat(self, chat_id: int, region_id: RegionId, lang: str, seq: Seq) -> None:
+        now = sql.now_ms()
+        subscribe = sql.statement(
+            sql.SUBSCRIBE_CHAT, "qmark", chat=chat_id, region=region_id, lang=lang, now=now
+        )
+        move = sql.statement(
+            sql.MOVE_CURSOR, "qmark", name=CHAT_CURSOR + str(chat_id), seq=seq, now=now
+        )
+
+        def _subscribe() -> None:
+            with transaction(self._w) as conn:
+                conn.execute(*subscribe)
+                conn.execute(*move)
+
+        await self._write(_subscribe)
+
+    async def set_chat_language(self, chat_id: int, lang: str) -> bool:
+        text, values = sql.statement(sql.CHAT_LANGUAGE, "qmark", chat=chat_id, lang=lang)
+
+        def _set() -> bool:
+            with transaction(self._w) as conn:
+                return conn.execute(text, values).rowcount > 0
+
+        return await self._write(_set)
+
+    async def unsubscribe_chat(self, chat_id: int) -> bool:
+        forget = sql.statement(sql.UNSUBSCRIBE_CHAT, "qmark", chat=chat_id)
+        drop = sql.statement(sql.DROP_CURSOR, "qmark", name=CHAT_CURSOR + str(chat_id))
+
+        def _unsubscribe() -> bool:
+            with transaction(self._w) as conn:
+                found = conn.execute(*forget).rowcount > 0
+                conn.execute(*drop)
+                return found
+
+        return await self._write(_unsubscribe)
+
+    async def get_chat(self, chat_id: int) -> ChatRecord | None:
+        text, values = sql.statement(sql.GET_CHAT, "qmark", prefix=CHAT_CURSOR, chat=chat_id)
+        rows = await self._rows(text, values)
+        return sql.chat_record(rows[0]) if rows else None
+
+    async def chats_after(self, after: int | None, limit: int) -> list[ChatRecord]:
+        start = sql.FIRST_CHAT if after is None else after
+        text, values = sql.statement(
+            sql.CHATS_AFTER, "qmark", prefix=CHAT_CURSOR, after=start, limit=limit
+        )
+        return [sql.chat_record(r) for r in await self._rows(text, values)]
+
+    async def count_chats(self) -> int:
+        rows = await self._rows("SELECT count(*) FROM telegram_chats", ())
+        return int(rows[0][0])
 
     async def count_rows(self, table: str) -> int:
         rows = await self._rows(f"SELECT count(*) FROM {_table(table)}", ())

@@ -45,6 +45,12 @@ def display_name(region_id: str, lang: str = "en") -> str:
     return found.full(lang) if found else region_id
 
 
+def short_name(region_id: str, lang: str = "en") -> str:
+    """A region's short name, as the map labels it ("Сумська", "Sumy"); the id if unknown."""
+    found = region_names().get(RegionId(region_id))
+    return found.short(lang) if found else region_id
+
+
 @cache
 def region_names() -> dict[RegionId, Names]:
     with open_text("regions.csv") as f:

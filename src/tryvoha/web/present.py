@@ -20,16 +20,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from tryvoha.domain.alerts import Alert, AlertLevel, ThreatKind, ThreatType
 from tryvoha.domain.events import is_consolidated
 from tryvoha.domain.regions import RegionId, RegionTree
 from tryvoha.i18n import Catalogue
+from tryvoha.i18n.formats import since_text
 from tryvoha.web.names import region_names
 
-# The country's clock for the pages (people read "since 08:02" in Kyiv time).
-DISPLAY_TIME_ZONE = "Europe/Kyiv"
 THREAT_ORDER = (
     ThreatType.NUCLEAR,
     ThreatType.CHEMICAL,
@@ -197,21 +195,8 @@ class AlertRow:
     vague: bool  # a consolidated record: somewhere in the region
 
 
-def local_time(moment: datetime) -> datetime:
-    return moment.astimezone(ZoneInfo(DISPLAY_TIME_ZONE))
-
-
-def since_text(started: datetime, now: datetime) -> str:
-    """A start time as the lists write it: the clock today, the date and clock before."""
-    start, today = local_time(started), local_time(now)
-    return start.strftime("%H:%M" if start.date() == today.date() else "%d.%m.%Y %H:%M")
-
-
 def message_text(alert: Alert, lang: str) -> str | None:
-    if alert.message is None:
-        return None
-    m = alert.message
-    return (m.uk or m.en) if lang == "uk" else (m.en or m.uk)
+    return None if alert.message is None else alert.message.in_language(lang)
 
 
 KIND_ORDER = tuple(ThreatKind)
@@ -244,15 +229,3 @@ def alert_rows(
             )
         )
     return rows
-
-
-def duration_text(t: Catalogue, seconds: float) -> str:
-    """ "12 хв", "1 год 05 хв", "2 д 3 год": the same as static/js/i18n.js writes."""
-    minutes = max(int(seconds // 60), 0)
-    if minutes < 60:
-        return t("time.minutes", m=minutes)
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return t("time.hours_minutes", h=hours, m=f"{minutes:02d}")
-    days, hours = divmod(hours, 24)
-    return t("time.days_hours", d=days, h=hours)

@@ -11,16 +11,14 @@ from tryvoha import i18n
 from tryvoha.domain.alerts import Alert, ThreatType
 from tryvoha.domain.events import is_consolidated
 from tryvoha.domain.regions import Region, RegionTree
+from tryvoha.i18n.formats import duration_text, local_time, since_text
 from tryvoha.web.names import region_names
 from tryvoha.web.present import (
     KIND_ORDER,
     THREAT_ORDER,
     Colouring,
     advice_keys,
-    duration_text,
-    local_time,
     message_text,
-    since_text,
 )
 
 

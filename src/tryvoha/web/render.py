@@ -13,8 +13,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from tryvoha import i18n
+from tryvoha.i18n.formats import DISPLAY_TIME_ZONE, local_time
 from tryvoha.web.assets import StaticFiles
-from tryvoha.web.present import DISPLAY_TIME_ZONE, local_time
 
 
 def script_json(data: object) -> Markup:
