@@ -113,6 +113,26 @@ async def test_a_bad_subscription_is_refused_and_changes_nothing(
     assert await strict.services.store.webhooks() == []
 
 
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b'{"url": "' + PUBLIC.encode() + b'\xff"}', 400, "malformed_json"),  # not UTF-8
+        (b'{"url": "' + PUBLIC.encode() + b'", "url": "https://e.org/"}', 422, "invalid_body"),
+        (b"\xef\xbb\xbf" + b'{"url": "' + PUBLIC.encode() + b'"}', 400, "malformed_json"),
+    ],
+)
+async def test_a_body_is_held_to_the_writes_rules(
+    strict: Api, raw: bytes, status: int, code: str
+) -> None:
+    """Not UTF-8, a key given twice, a byte order mark: refused as problem+json, as the
+    writes' bodies are (found by the contract run: an empty 400)."""
+    admin = await strict.token("root", "UA", role=Role.ADMIN)
+    headers = {**admin, "Content-Type": "application/json"}
+    answer = await strict.client.post("/api/v1/webhooks", content=raw, headers=headers)
+    problem(answer, status, code)
+    assert await strict.services.store.webhooks() == []
+
+
 async def test_private_targets_are_taken_when_allowed(lenient: Api) -> None:
     admin = await lenient.token("root", "UA", role=Role.ADMIN)
     made = await lenient.client.post(

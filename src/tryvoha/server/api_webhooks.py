@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import Field, StringConstraints
 from starlette.responses import Response
 
@@ -17,11 +17,14 @@ from tryvoha.domain.errors import DomainError
 from tryvoha.domain.scope import Principal, Role
 from tryvoha.protocol.webhooks import webhook_to_json
 from tryvoha.server.api_v1 import json_response, services
+from tryvoha.server.bodies import strict_json
 from tryvoha.server.models import RegionIdText, Strict
 from tryvoha.server.problems import Problem, from_domain
 from tryvoha.store.webhooks import TooManyWebhooksError
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(
+    prefix="/api/v1/webhooks", tags=["webhooks"], dependencies=[Depends(strict_json)]
+)
 
 Url = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]

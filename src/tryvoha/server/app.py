@@ -19,6 +19,7 @@ from tryvoha.server import (
     api_ukrainealarm,
     api_v1,
     api_webhooks,
+    contract,
     docs_page,
     health,
     hot_app,
@@ -67,4 +68,5 @@ def create_app(
     app.include_router(static.router)
     app.include_router(docs_page.router)
     app.include_router(pages.router)
+    contract.install(app)  # every answer each operation gives, in the document
     return app

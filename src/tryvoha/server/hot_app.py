@@ -153,6 +153,7 @@ def install(app: FastAPI) -> None:
                 methods=["GET"],
                 summary=entry.summary,
                 name=_name(entry.path),
+                responses={200: {"content": {entry.media_type: {}}}},
             )
             app.add_api_route(  # HEAD as the front answers it (the GET, without its body)
                 entry.path, _poll(entry), methods=["HEAD"], include_in_schema=False

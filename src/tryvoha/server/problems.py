@@ -223,9 +223,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(
-            exc.status_code
-        )
+        code = {
+            400: "malformed_json",  # FastAPI's "error parsing the body" (not JSON, not UTF-8)
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "body_too_large",
+        }.get(exc.status_code)
         if code is None:
             return Response(status_code=exc.status_code, headers=exc.headers)
         detail = str(exc.detail) if exc.status_code != 404 else f"nothing at {request.url.path}"

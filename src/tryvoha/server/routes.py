@@ -69,6 +69,7 @@ class Poll:
     summary: str
     key: Keyed | None = None
     methods: tuple[str, ...] = ("GET", "HEAD")
+    media_type: str = "application/json"  # what the view's answers are (for the docs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +389,7 @@ TABLE: tuple[Entry, ...] = (
         "/cap/feed.atom",
         lambda svc, _: svc.cap.feed_document(system_clock()),
         "Atom feed: the newest CAP message of every active alert and of those ended lately",
+        media_type="application/atom+xml",
     ),
     *COMPAT_POLLS,
     WebSocketStream(
