@@ -18,6 +18,7 @@ from tryvoha.bus.local import LocalBus
 from tryvoha.channels.telegram import telegram_keeper
 from tryvoha.channels.webhooks.admin import WebhookAdmin
 from tryvoha.channels.webhooks.channel import WebhookChannel
+from tryvoha.channels.push import PushChannel
 from tryvoha.config import Settings, split_urls
 from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
@@ -65,6 +66,7 @@ class Services:
     readiness: Readiness = field(default_factory=Readiness)
     mqtt: MqttChannel | None = None
     keepers: list[LeaseKeeper] = field(default_factory=list)  # one per configured channel
+    push: PushChannel | None = None  # Web Push, when it is on
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -89,6 +91,9 @@ class Services:
         webhooks = WebhookChannel(settings, store, engine.feed, tree)
         if writing:  # the channels run where writes are made (an edge's lag is not theirs)
             webhooks.start()
+        push = None
+        if settings.web_push:
+            push = await PushChannel.start(settings, store, tree, engine.feed, system_clock)
         services = cls(
             settings,
             store,
@@ -112,6 +117,7 @@ class Services:
             webhooks,
             WebhookAdmin(settings, store, tree, webhooks.window, webhooks),
             None if writing else Forwarder(split_urls(settings.writer_url)),
+            push=push,
         )
         if writing and settings.confirm_over > 0:  # held declares that ran out are marked so
             from tryvoha.server.pending import sweep
@@ -152,6 +158,8 @@ class Services:
             task.cancel()
         await self.authenticate.stop()
         await self.webhooks.stop()
+        if self.push is not None:
+            await self.push.stop()
         self.cap.close()
         if self.forwarder is not None:
             await self.forwarder.close()
