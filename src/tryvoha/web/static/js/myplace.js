@@ -1,10 +1,12 @@
 // "My place": the region a person follows, kept in this browser (and so across visits),
 // shown first on the map page: its state, every threat there, what is coming, the
-// issuers' messages and what to do. With no place yet, a prompt to choose one.
+// issuers' messages and what to do, and a bell for notifications of it that reach a closed
+// tab (Web Push). With no place yet, a prompt to choose one.
 
 import { el } from "./alerts.js";
 import { nameOf, t } from "./i18n.js";
 import { renderNow } from "./place.js";
+import { follow, isPushed, PushDenied, pushSupported, unfollow } from "./push.js";
 import { lookData, wordKey } from "./state.js";
 
 const KEY = "tryvoha.myplace";
@@ -61,5 +63,33 @@ export function renderPlace(box, regions, colouring, { onClear, onLocate } = {})
     setPlace(null);
     onClear?.();
   });
-  box.replaceChildren(label, name, word, lines, advice, remove);
+  box.replaceChildren(label, name, word, lines, advice, ...bell(id), remove);
+}
+
+// Notifications of my place, through Web Push (none where the browser has no push).
+function bell(id) {
+  if (!pushSupported()) return [];
+  const button = el("button", "btn btn-small myplace-notify");
+  button.type = "button";
+  const note = el("p", "myplace-note", "");
+  note.setAttribute("role", "status");
+  const show = () => {
+    const on = isPushed(id);
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? t("region.notify_on") : t("region.notify");
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await (isPushed(id) ? unfollow(id) : follow(id));
+      note.textContent = isPushed(id) ? t("push.notify_closed") : "";
+    } catch (error) {
+      note.textContent = error instanceof PushDenied ? t("region.notify_denied") : t("push.failed", { reason: error.message });
+    } finally {
+      button.disabled = false;
+      show();
+    }
+  });
+  show();
+  return [button, note];
 }

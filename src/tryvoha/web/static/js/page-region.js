@@ -1,5 +1,6 @@
 // A region page: its state, every threat there and what to do, the alerts that touch it,
-// notifications and a siren while it is open, charts of its history.
+// notifications (through Web Push, even with the tab closed, where the browser can; else
+// while it is open) and a siren while it is open, charts of its history.
 
 import { renderList, startTicking } from "./alerts.js";
 import { bindPeriods } from "./charts.js";
@@ -7,6 +8,7 @@ import { nameOf, pageData, sinceText, t } from "./i18n.js";
 import { LiveStream } from "./live.js";
 import { getPlace, setPlace } from "./myplace.js";
 import { renderNow } from "./place.js";
+import { follow, isPushed, PushDenied, pushSupported, syncPush, unfollow } from "./push.js";
 import { Regions } from "./regions.js";
 import { playSiren, setSiren, sirenOn, unlockSiren } from "./siren.js";
 import { AlertState, lookData, wordKey } from "./state.js";
@@ -71,8 +73,36 @@ function announce(look, covering, isAlert, wasAlert) {
   if (siren && isAlert && look.level === "red") playSiren();
 }
 
-function bindButtons() {
+// The bell: Web Push for this region where the browser has it (the opt-in is kept in the
+// browser and on the server), else notifications while this page is open.
+function bindBell() {
   const bell = document.getElementById("notify");
+  const note = document.getElementById("notify-note");
+  const show = (on) => {
+    bell.setAttribute("aria-pressed", String(on));
+    bell.textContent = on ? t("region.notify_on") : t("region.notify");
+  };
+  if (pushSupported()) {
+    bell.hidden = false;
+    note.textContent = t("push.notify_closed");
+    show(isPushed(id));
+    bell.addEventListener("click", async () => {
+      bell.disabled = true;
+      try {
+        await (isPushed(id) ? unfollow(id) : follow(id));
+        note.textContent = t("push.notify_closed");
+      } catch (error) {
+        note.textContent = error instanceof PushDenied ? t("region.notify_denied") : t("push.failed", { reason: error.message });
+      } finally {
+        bell.disabled = false;
+        show(isPushed(id));
+      }
+    });
+    syncPush()
+      .then(() => show(isPushed(id)))
+      .catch((error) => console.warn("push", error));
+    return;
+  }
   if ("Notification" in window) {
     bell.hidden = false;
     bell.addEventListener("click", async () => {
@@ -81,12 +111,15 @@ function bindButtons() {
       } else {
         const permission = await Notification.requestPermission();
         notify = permission === "granted";
-        if (permission === "denied") document.getElementById("notify-note").textContent = t("region.notify_denied");
+        if (permission === "denied") note.textContent = t("region.notify_denied");
       }
-      bell.setAttribute("aria-pressed", String(notify));
-      bell.textContent = notify ? t("region.notify_on") : t("region.notify");
+      show(notify);
     });
   }
+}
+
+function bindButtons() {
+  bindBell();
   const horn = document.getElementById("siren");
   if ("AudioContext" in window) {
     horn.hidden = false;
