@@ -159,3 +159,14 @@ async def test_the_keys_are_made_once_and_kept_in_the_store(store_url: str) -> N
             page = await api.client.get(f"/region/{LVIV}")
             assert f'"push_key":"{keys[-1]}"' in page.text
     assert keys[0] == keys[1] and len(keys[0]) == 87  # 65 bytes, base64url
+
+
+async def test_a_body_with_a_key_twice_is_refused(push_api: Api) -> None:
+    raw = b'{"endpoint": "https://push.example.org/a", "endpoint": "https://push.example.org/b"}'
+    answer = await push_api.client.request(
+        "DELETE",
+        "/api/v1/push/subscriptions",
+        content=raw,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422 and "given twice" in answer.json()["detail"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
@@ -22,12 +22,19 @@ from tryvoha.domain.errors import DomainError
 from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.server.api_v1 import json_response, services
+from tryvoha.server.bodies import check_json
 from tryvoha.server.models import RegionIdText, Strict
 from tryvoha.server.problems import Problem, from_domain
 from tryvoha.server.services import Services
 from tryvoha.store.base import PushSubscription, StoreFullError
 
-router = APIRouter(prefix="/api/v1/push", tags=["web push"])
+
+async def strict_json(request: Request) -> None:
+    """UTF-8, no key twice: the rule every JSON body of the API keeps (server.bodies)."""
+    check_json(await request.body())
+
+
+router = APIRouter(prefix="/api/v1/push", tags=["web push"], dependencies=[Depends(strict_json)])
 
 KeyText = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[\w-]+=*$")]
 Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_CHARS)]
