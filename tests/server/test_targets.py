@@ -67,3 +67,19 @@ def test_resolved_addresses_are_checked_too() -> None:
     for address in ("127.0.0.1", "10.0.0.8", "::1", "fe80::1%eth0", "::ffff:192.168.0.1"):
         with pytest.raises(UnsafeTargetError):
             check_address(address)
+
+
+@pytest.mark.anyio
+async def test_the_senders_resolver_refuses_a_name_that_resolves_to_a_private_address() -> None:
+    """A public-looking name may resolve to a private address (or change to one later):
+    the connection's own resolver checks every address, so none is ever connected to."""
+    from tryvoha.channels.push_send import CheckedResolver, UnsafeAddressError
+
+    strict, loose = CheckedResolver(allow_private=False), CheckedResolver(allow_private=True)
+    try:
+        with pytest.raises(UnsafeAddressError, match="not a public address"):
+            await strict.resolve("localhost", 443)
+        assert {r["host"] for r in await loose.resolve("localhost", 443)} <= {"127.0.0.1", "::1"}
+    finally:
+        await strict.close()
+        await loose.close()
