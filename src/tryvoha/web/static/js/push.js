@@ -4,6 +4,10 @@
 // the service worker (/sw.js) shows what arrives. The opt-in is remembered here (the
 // regions, and the endpoint they were sent with) and kept true to what the browser has
 // on every visit (`syncPush`). Turning the last region off unsubscribes the browser.
+//
+// Some browsers have the API but no push service behind it: Chromium's incognito windows
+// and builds without Google's servers (Debian's chromium) refuse the subscription, or never
+// answer. That is `PushUnavailable`; the pages then notify while they are open instead.
 
 import { lang, pageData } from "./i18n.js";
 
@@ -11,6 +15,7 @@ const KEY = "tryvoha.push";
 const API = "/api/v1/push/subscriptions";
 
 export class PushDenied extends Error {}
+export class PushUnavailable extends Error {}
 
 export const pushSupported = () =>
   Boolean(pageData.push_key) &&
@@ -50,11 +55,31 @@ async function registration() {
   return navigator.serviceWorker.ready;
 }
 
+const SUBSCRIBE_MS = 15_000; // a browser whose push service cannot be reached may never answer
+let unavailable = null; // this browser's PushUnavailable, once seen: not asked again by this page
+
+// This browser's subscription, made through its push service when there is none yet.
 async function subscription(reg) {
-  return (
-    (await reg.pushManager.getSubscription()) ||
-    reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(pageData.push_key) })
-  );
+  const found = await reg.pushManager.getSubscription();
+  if (found) return found;
+  if (unavailable) throw unavailable;
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new PushUnavailable("the browser's push service did not answer")), SUBSCRIBE_MS);
+  });
+  const made = reg.pushManager
+    .subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(pageData.push_key) })
+    .catch((error) => {
+      throw new PushUnavailable(`${error.name}: ${error.message}`);
+    });
+  try {
+    return await Promise.race([made, late]);
+  } catch (error) {
+    if (error instanceof PushUnavailable) unavailable = error;
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function send(sub, regions, replaces = null) {
