@@ -18,6 +18,8 @@ import pytest
 from py_vapid import Vapid02
 
 from tests.conftest import LVIV
+from tests.support.log import raw
+from tests.support.nats import NatsServer
 from tests.support.push import BrowserKeys, PushReceiver
 from tests.support.server import ServerProcess, make_token, timeout
 from tryvoha import i18n
@@ -220,3 +222,63 @@ def test_a_server_killed_mid_delivery_resumes_from_the_cursor_in_the_store(
     assert [n["seq"] for n in world.notices("late", 2)] == [first["seq"], first["seq"] + 1]
     assert [n["seq"] for n in world.notices("steady", 2)] == [first["seq"], first["seq"] + 1]
     assert len(world.rx.taken("steady")) == 2  # the first was not sent again
+
+
+@pytest.mark.slow
+def test_on_many_machines_a_writer_delivers_and_an_edge_carries_subscriptions_to_it(
+    store_url: str, nats_server: NatsServer, receiver: PushReceiver, tmp_path: Path
+) -> None:
+    """--role writer and --role edge on one store: a subscription made through the edge is
+    kept by the writer (the edge's answer is the writer's), the edge's pages and API carry
+    the same key, the writer delivers, and the edge never takes the delivery's lease, not
+    even when no writer holds it."""
+    bus = ["--bus", nats_server.url, "--push-allow-private"]
+    writer = ServerProcess(store_url, ["--role", "writer", *bus], cwd=tmp_path)
+    writer.start()
+    edge = ServerProcess(
+        store_url, ["--role", "edge", *bus, "--writer-url", writer.url], cwd=tmp_path
+    )
+    try:
+        edge.start()
+        keys = [httpx.get(f"{s.url}/api/v1/push/key").json()["public_key"] for s in (writer, edge)]
+        assert keys[0] == keys[1]
+        world = World(edge, receiver)
+        made = world.subscribe("a", SHOSTKA, lang="en")
+        assert raw(store_url, "SELECT id, lang FROM push_subscriptions") == [(made["id"], "en")]
+        no_lang = {"subscription": BrowserKeys().subscription(receiver.url("b")), "regions": [LVIV]}
+        french = httpx.post(
+            f"{edge.url}/api/v1/push/subscriptions",
+            json=no_lang,
+            headers={"Accept-Language": "fr-FR,fr;q=0.9"},
+            timeout=timeout(10),
+        )
+        assert french.status_code == 201 and french.json()["lang"] == "fr", french.text
+        refused = httpx.post(  # the writer's own refusal, carried back
+            f"{edge.url}/api/v1/push/subscriptions",
+            json={**no_lang, "regions": ["UA99"]},
+            timeout=timeout(10),
+        )
+        assert refused.status_code == 422 and refused.json()["code"] == "unknown_region"
+
+        alert = world.declare(SUMY)  # through the edge too
+        [notice] = world.notices("a", 1)
+        assert notice["seq"] == alert["seq"] and notice["title"] == "Alert: Sumy Oblast"
+        assert len(raw(store_url, "SELECT holder FROM leases WHERE name = 'push'")) == 1
+
+        gone = httpx.request(
+            "DELETE",
+            f"{edge.url}/api/v1/push/subscriptions",
+            json={"endpoint": receiver.url("b")},
+            timeout=timeout(10),
+        )
+        assert gone.status_code == 204, gone.text
+        assert len(raw(store_url, "SELECT id FROM push_subscriptions")) == 1
+
+        writer.stop()  # lets go of the lease
+        assert raw(store_url, "SELECT holder FROM leases WHERE name = 'push'") == []
+        # a process with a keeper asks again every 2 s: an edge has none to ask
+        time.sleep(timeout(5))
+        assert raw(store_url, "SELECT holder FROM leases WHERE name = 'push'") == []
+    finally:
+        edge.stop()
+        writer.stop()

@@ -265,10 +265,17 @@ def _related_mask(tree: RegionTree, regions: tuple[RegionId, ...]) -> int:
 
 class PushChannel:
     """Web Push in a serving process: the keys (for the pages and the API) and, in every
-    process, a lease keeper, so that one of them delivers."""
+    process whose role writes, a lease keeper, so that one of them delivers. An edge
+    (`deliver=False`) only reads the keys (a writer made them; should an edge start before
+    any writer ever did, it makes them the same way: the first process wins) and delivers
+    nothing."""
 
     def __init__(
-        self, keys: VapidKeys, sender: PushSender, keeper: LeaseKeeper, delivery: PushDelivery
+        self,
+        keys: VapidKeys,
+        sender: PushSender,
+        keeper: LeaseKeeper | None,
+        delivery: PushDelivery,
     ) -> None:
         self.keys = keys
         self.sender = sender
@@ -283,6 +290,8 @@ class PushChannel:
         tree: RegionTree,
         feed: Feed,
         clock: Callable[[], datetime],
+        *,
+        deliver: bool = True,
     ) -> PushChannel:
         keys = await load_keys(store)
         sender = PushSender(
@@ -302,10 +311,13 @@ class PushChannel:
             retry_seconds=settings.push_retry_seconds,
             concurrency=settings.push_concurrency,
         )
-        keeper = LeaseKeeper(store, LEASE, delivery.run)
-        keeper.start()
+        keeper = None
+        if deliver:
+            keeper = LeaseKeeper(store, LEASE, delivery.run)
+            keeper.start()
         return cls(keys, sender, keeper, delivery)
 
     async def stop(self) -> None:
-        await self.keeper.stop()
+        if self.keeper is not None:
+            await self.keeper.stop()
         await self.sender.close()

@@ -2,7 +2,8 @@
 follows, changes them, or unsubscribes; the server's VAPID public key for
 `PushManager.subscribe`. No token: the endpoint, a secret URL only the browser and its
 push service know, is the subscription's key. Every refusal is problem+json and changes
-nothing."""
+nothing. On an edge, a subscription is a writer's to keep: the request goes to a writer
+as it came (with the language headers, for a body that names none)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tryvoha.domain.events import Seq
 from tryvoha.domain.regions import RegionId
 from tryvoha.server.api_v1 import json_response, services
 from tryvoha.server.bodies import check_json
+from tryvoha.server.forward import FORWARDED
 from tryvoha.server.models import RegionIdText, Strict
 from tryvoha.server.problems import Problem, from_domain
 from tryvoha.server.services import Services
@@ -75,6 +77,9 @@ def channel(svc: Services) -> PushChannel:
     return svc.push
 
 
+LANGUAGE_HEADERS = (*FORWARDED, "accept-language", "cookie")  # what a subscribe's lang needs
+
+
 @router.get("/key", summary="The server's VAPID public key, for PushManager.subscribe")
 async def push_key(request: Request) -> Response:
     push = channel(services(request))
@@ -91,6 +96,8 @@ async def push_key(request: Request) -> Response:
 async def subscribe(request: Request, body: SubscribeIn) -> Response:
     svc = services(request)
     channel(svc)
+    if svc.forwarder is not None:
+        return await svc.forwarder.carry(request, LANGUAGE_HEADERS)
     endpoint = body.subscription.endpoint
     try:
         check_target(endpoint, allow_private=svc.settings.push_allow_private)
@@ -154,6 +161,8 @@ def _regions(
 async def unsubscribe(request: Request, body: UnsubscribeIn) -> Response:
     svc = services(request)
     channel(svc)
+    if svc.forwarder is not None:
+        return await svc.forwarder.carry(request)
     if not await forget(svc, subscription_id(body.endpoint)):
         raise Problem("unknown_subscription", "no push subscription has this endpoint")
     return Response(status_code=204)

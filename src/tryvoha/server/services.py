@@ -93,7 +93,9 @@ class Services:
             webhooks.start()
         push = None
         if settings.web_push:
-            push = await PushChannel.start(settings, store, tree, engine.feed, system_clock)
+            push = await PushChannel.start(
+                settings, store, tree, engine.feed, system_clock, deliver=writing
+            )
         services = cls(
             settings,
             store,
