@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
+from tryvoha.channels.push import PushChannel
 from tryvoha.channels.telegram import telegram_keeper
 from tryvoha.channels.webhooks.admin import WebhookAdmin
 from tryvoha.channels.webhooks.channel import WebhookChannel
-from tryvoha.channels.push import PushChannel
 from tryvoha.config import Settings, split_urls
 from tryvoha.data import compat_locations, region_tree
 from tryvoha.domain.regions import RegionTree
