@@ -1,5 +1,7 @@
-"""Where a channel may send: the safe-target rule, shared by every channel that posts to
-an address someone else gave it (Web Push endpoints, webhooks).
+"""Where a channel may send: the safe-target rule for an address someone else gave it.
+Which addresses are public (`is_public`) is one rule for every channel; webhooks
+(`channels/webhooks/targets.py`) take it from here and keep their own URL rule (http too)
+and resolver. The URL rule below is Web Push's endpoints'.
 
 A subscriber names the URL; the server then makes requests to it. Unchecked, that lets
 anyone aim the server at its own network (the database, a metadata service, a router's
@@ -56,14 +58,23 @@ def check_target(url: str, *, allow_private: bool = False) -> SplitResult:
     return parts
 
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def is_public(address: Address) -> bool:
+    """Routable on the public internet: not loopback, private, link-local, shared,
+    reserved or unspecified (not `is_global`), nor multicast; an IPv4 address mapped
+    into IPv6 is judged as the IPv4 one. (Webhooks' targets use this rule too.)"""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
 def check_address(address: str, *, allow_private: bool = False) -> None:
     """UnsafeTargetError unless `address` (an IP address, as resolved) is public."""
     if allow_private:
         return
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if not ip.is_global or ip.is_multicast:
+    if not is_public(ipaddress.ip_address(address.split("%", 1)[0])):
         raise UnsafeTargetError(f"{address} is not a public address")
 
 
