@@ -552,6 +552,47 @@ class Settings(BaseSettings):
         10_000, ge=0, le=1_000_000, description="webhook subscriptions this server holds at most"
     )
 
+    # -- web push (docs/subscribe.md) ------------------------------------------------------
+    web_push: bool = Field(
+        True,
+        description="browser notifications that reach a closed tab (Web Push): the server's keys are made on first start and kept in the store; off: pages notify only while they are open",
+    )
+    push_contact: str = Field(
+        "",
+        pattern=r"^((mailto:|https://)[^\s]+)?$",
+        max_length=200,
+        description="who push services may contact about this server's messages (VAPID's sub): mailto:... or https://... (empty: --public-url when it is https, else mailto:tryvoha@localhost)",
+        json_schema_extra={"metavar": "URI"},
+    )
+    push_ttl_seconds: int = Field(
+        21_600,
+        ge=0,
+        le=2_419_200,
+        description="how long a push service keeps a notice for a browser that is offline, in seconds",
+    )
+    push_retry_seconds: float = Field(
+        900.0,
+        gt=0,
+        le=86_400,
+        description="how long a notice is tried again while its push service answers 429 or 5xx (or not at all), backing off; then it is given up",
+    )
+    push_concurrency: int = Field(
+        32, ge=1, le=1024, description="notices sent at once (and connections to push services)"
+    )
+    push_max_subscriptions: int = Field(
+        1_000_000,
+        ge=1,
+        le=100_000_000,
+        description="browsers that may subscribe; past that a new one gets 503",
+    )
+    push_max_regions: int = Field(
+        20, ge=1, le=500, description="regions one browser's subscription may follow"
+    )
+    push_allow_private: bool = Field(
+        False,
+        description="accept push endpoints on http and on private or loopback addresses: for tests on one machine, never in production",
+    )
+
     standing_alerts: bool = Field(
         True,
         description="declare the standing alerts (Luhansk oblast since 2022-04-04, Crimea since 2022-12-10) at start-up, once: on a store that has never had them (see docs/history.md)",

@@ -94,3 +94,27 @@ async def test_one_keeper_delivers_at_a_time_and_another_takes_over(store_url: s
             await keeper.stop()
         for s in stores:
             await s.close()
+
+
+async def test_a_keeper_that_stops_gives_its_lease_up_at_once(store_url: str) -> None:
+    """A process shut down in order lets go of the lease: another takes it now, not when
+    it runs out (here 30 s)."""
+    store = open_store(store_url)
+    await store.open()
+    running = asyncio.Event()
+
+    async def deliver(holding: Holding) -> None:
+        running.set()
+        await asyncio.Event().wait()
+
+    keeper = LeaseKeeper(store, "webhooks", deliver, "first", 30.0, 10.0, 0.1)
+    try:
+        keeper.start()
+        async with asyncio.timeout(timeout(5)):
+            await running.wait()
+        assert not await store.take_lease("webhooks", "second", 30.0)
+        await keeper.stop()
+        assert await store.take_lease("webhooks", "second", 30.0)
+    finally:
+        await keeper.stop()
+        await store.close()

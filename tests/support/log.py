@@ -72,4 +72,6 @@ UNDO_TO_0001 = (
     "DROP TABLE webhook_attempts",  # 0004
     "DROP TABLE webhooks",
     "DROP TABLE telegram_chats",  # 0005
+    "DROP TABLE push_regions",  # 0006
+    "DROP TABLE push_subscriptions",
 )

@@ -40,6 +40,17 @@ PHONE = {"width": 390, "height": 844}
 LVIV_CITY = {"latitude": 49.8419, "longitude": 24.0316}
 BLACK_SEA = {"latitude": 43.5, "longitude": 31.5}
 
+# Records the title of every notification the page shows itself (window.shown).
+NOTIFICATION_SPY = """
+window.shown = [];
+const Real = window.Notification;
+window.Notification = class extends Real {
+  constructor(title, options) { super(title, options); window.shown.push(title); }
+  static get permission() { return Real.permission; }
+  static requestPermission() { return Real.requestPermission(); }
+};
+"""
+
 
 def off_loop(fn: Callable[..., T], *args: object) -> T:
     """Playwright's sync API keeps an event loop on this thread: asyncio work runs on another."""

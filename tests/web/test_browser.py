@@ -19,6 +19,7 @@ from tests.support.server import ServerProcess, timeout
 from tests.web.browser import (
     BLACK_SEA,
     LVIV_CITY,
+    NOTIFICATION_SPY,
     PHONE,
     declare,
     live,
@@ -173,17 +174,6 @@ def test_keyboard_search_and_language(browser: Browser, server: ServerProcess) -
     page.reload()
     expect(page.locator("html")).to_have_attribute("lang", "en")  # remembered
     page.context.close()
-
-
-NOTIFICATION_SPY = """
-window.shown = [];
-const Real = window.Notification;
-window.Notification = class extends Real {
-  constructor(title, options) { super(title, options); window.shown.push(title); }
-  static get permission() { return Real.permission; }
-  static requestPermission() { return Real.requestPermission(); }
-};
-"""
 
 
 def test_region_page_charts_notifications_and_live_state(

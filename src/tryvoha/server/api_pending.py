@@ -10,7 +10,6 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
 from tryvoha.server import pending
-from tryvoha.server.forward import FORWARDED
 from tryvoha.server.services import Services
 
 router = APIRouter(prefix="/api/v1/pending", tags=["two-person rule"])
@@ -25,13 +24,7 @@ def _services(request: Request) -> Services:
 async def _on_writer(svc: Services, request: Request) -> Response | None:
     """On an edge, a confirm or cancel is a writer's to make (a confirm writes the log):
     the request goes to it as it came and its answer comes back unchanged."""
-    if svc.forwarder is None:
-        return None
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    headers = [(name, request.headers.get(name)) for name in FORWARDED]
-    answer = await svc.forwarder.forward(request.method, target, await request.body(), headers)
-    raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers]
-    return Response(answer.body, answer.status, headers=dict(raw))
+    return None if svc.forwarder is None else await svc.forwarder.carry(request)
 
 
 @router.get("", summary="Held declares, newest first (any token)")

@@ -15,6 +15,7 @@ from tryvoha.server import (
     api_cap,
     api_locate,
     api_pending,
+    api_push,
     api_stats,
     api_ukrainealarm,
     api_v1,
@@ -62,6 +63,7 @@ def create_app(
     app.include_router(api_webhooks.router)
     app.include_router(api_stats.router)
     app.include_router(api_locate.router)
+    app.include_router(api_push.router)
     app.include_router(api_cap.router)
     app.include_router(api_alerts_in_ua.router)
     app.include_router(api_ukrainealarm.router)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import Response
 
 from tryvoha.server.answers import Answer
 from tryvoha.server.problems import Problem
@@ -86,6 +88,15 @@ class Forwarder:
         raise Problem(
             "writer_unavailable", "no writer could be reached; nothing was written: try again"
         )
+
+    async def carry(self, request: Request, names: Sequence[str] = FORWARDED) -> Response:
+        """An API route's request, sent on as it came (with the headers `names`), and the
+        writer's answer as a response, unchanged."""
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        headers = [(name, request.headers.get(name)) for name in names]
+        answer = await self.forward(request.method, target, await request.body(), headers)
+        raw = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in answer.headers]
+        return Response(answer.body, answer.status, headers=dict(raw))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -143,6 +143,11 @@ def page_data(lang: str, seq: int, alerts: list[Alert], **extra: Any) -> dict[st
     }
 
 
+def push_key(svc: Services) -> str | None:
+    """The VAPID public key the page subscribes with (None: Web Push is off)."""
+    return svc.push.keys.public_key if svc.push is not None else None
+
+
 def summary(
     tree: RegionTree, colouring: Colouring, active: int, t: i18n.Catalogue
 ) -> dict[str, Any]:
@@ -190,7 +195,7 @@ def render_map(svc: Services, lang: str, seq: int) -> str:
         threat_filter=True,
         summary=summary(svc.tree, colouring, len(active), t),
         rows=alert_rows(svc.tree, active, t, now),
-        page_data=page_data(lang, seq, active),
+        page_data=page_data(lang, seq, active, push_key=push_key(svc)),
     )
 
 
@@ -245,7 +250,12 @@ async def region_page(
         cursor=cursor,
         next_cursor=history.next_cursor,
         page_data=page_data(
-            lang, seq, related, region_id=region.id, region_level=region.level.value
+            lang,
+            seq,
+            related,
+            region_id=region.id,
+            region_level=region.level.value,
+            push_key=push_key(svc),
         ),
     )
     return page_response(make_page(html, lang), accept_encoding)

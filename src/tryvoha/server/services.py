@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from tryvoha.bus.base import Bus
 from tryvoha.bus.local import LocalBus
+from tryvoha.channels.push import PushChannel
 from tryvoha.channels.telegram import telegram_keeper
 from tryvoha.channels.webhooks.admin import WebhookAdmin
 from tryvoha.channels.webhooks.channel import WebhookChannel
@@ -65,6 +66,7 @@ class Services:
     readiness: Readiness = field(default_factory=Readiness)
     mqtt: MqttChannel | None = None
     keepers: list[LeaseKeeper] = field(default_factory=list)  # one per configured channel
+    push: PushChannel | None = None  # Web Push, when it is on
 
     @classmethod
     async def start(cls, settings: Settings, bus: Bus | None = None) -> Services:
@@ -89,6 +91,11 @@ class Services:
         webhooks = WebhookChannel(settings, store, engine.feed, tree)
         if writing:  # the channels run where writes are made (an edge's lag is not theirs)
             webhooks.start()
+        push = None
+        if settings.web_push:
+            push = await PushChannel.start(
+                settings, store, tree, engine.feed, system_clock, deliver=writing
+            )
         services = cls(
             settings,
             store,
@@ -112,6 +119,7 @@ class Services:
             webhooks,
             WebhookAdmin(settings, store, tree, webhooks.window, webhooks),
             None if writing else Forwarder(split_urls(settings.writer_url)),
+            push=push,
         )
         if writing and settings.confirm_over > 0:  # held declares that ran out are marked so
             from tryvoha.server.pending import sweep
@@ -152,6 +160,8 @@ class Services:
             task.cancel()
         await self.authenticate.stop()
         await self.webhooks.stop()
+        if self.push is not None:
+            await self.push.stop()
         self.cap.close()
         if self.forwarder is not None:
             await self.forwarder.close()

@@ -92,6 +92,26 @@ async def static_file(
     return send(asset, v, if_none_match, accept_encoding)
 
 
+# The service worker's own policy: it fetches only from this site, runs no inline code.
+WORKER_CSP = "default-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'"
+
+
+@router.get("/sw.js")
+async def service_worker(
+    if_none_match: Annotated[str | None, Header()] = None,
+    accept_encoding: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The service worker (Web Push), at the root so that its scope is every page;
+    revalidated on every check, so a new version reaches browsers at once."""
+    asset = renderer().static.get("sw.js")
+    assert asset is not None
+    response = send(asset, None, if_none_match, accept_encoding)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Service-Worker-Allowed"] = "/"
+    response.headers["Content-Security-Policy"] = WORKER_CSP
+    return response
+
+
 @router.get("/map/regions.json")
 async def regions_index(
     v: str | None = None,

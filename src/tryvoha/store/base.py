@@ -15,6 +15,7 @@ A backend is a few small protocols, each used by the parts that need only it:
 - `Channels`: the channels' delivery state: leases and cursors over the log.
 - `Webhooks` (store.webhooks): webhook subscriptions and their last delivery attempts.
 - `TelegramChats`: the Telegram bot's subscribers.
+- `PushSubscriptions`: the browsers that asked for Web Push notices, and their regions.
 - `Transfer`: rows as they are, for `tryvoha migrate-store`.
 
 Blocking is in the types. SQLite's write transaction runs on the event loop's thread (a
@@ -365,6 +366,46 @@ class TelegramChats(Protocol):
     async def count_chats(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PushSubscription:
+    """A browser's Web Push subscription: where its push service takes messages for it,
+    the keys its messages are encrypted to, the regions it follows and the language its
+    notices are written in. `since_seq`: it hears of events after this one only."""
+
+    id: str  # derived from the endpoint: one subscription per browser
+    endpoint: str
+    p256dh: str  # the browser's public key (base64url, an uncompressed P-256 point)
+    auth: str  # its authentication secret (base64url, 16 bytes)
+    regions: tuple[RegionId, ...]
+    lang: str
+    since_seq: Seq
+    created_at: datetime
+
+
+class PushSubscriptions(Protocol):
+    async def save_push_subscription(self, sub: PushSubscription, limit: int) -> PushSubscription:
+        """Store it, or replace the one with the same id (its keys, regions and language;
+        it keeps its since_seq and created_at); what is stored. StoreFullError, storing
+        nothing, when it is new and `limit` subscriptions are stored already."""
+
+    async def drop_push_subscription(self, sub_id: str) -> bool:
+        """Forget it and its regions; False when there was none. (Its channel's cursor is
+        the channel's to drop.)"""
+
+    async def push_subscription(self, sub_id: str) -> PushSubscription | None: ...
+
+    async def push_subscriptions_for(self, regions: Sequence[RegionId]) -> list[PushSubscription]:
+        """Every subscription that follows one of these regions."""
+
+    async def keep_meta(self, key: str, value: str) -> str:
+        """The value stored under `key`, storing `value` first when there is none: the
+        first of several processes to ask wins, and all get the same."""
+
+
+class StoreFullError(StoreError):
+    """A bounded record (push subscriptions) holds as many as it may."""
+
+
 Row = tuple[Any, ...]
 
 # The tables `Transfer` moves, each with its columns in the order rows carry them (both
@@ -419,6 +460,17 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "webhook_attempts": ("webhook_id", "n", "seq", "at_ms", "status", "duration_ms", "error"),
     "telegram_chats": ("chat_id", "region_id", "lang", "subscribed_ms"),
+    "push_subscriptions": (
+        "id",
+        "endpoint",
+        "p256dh",
+        "auth",
+        "lang",
+        "since_seq",
+        "created_ms",
+        "updated_ms",
+    ),
+    "push_regions": ("region_id", "subscription_id"),
 }
 KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order of these
     "events": ("seq",),
@@ -434,6 +486,8 @@ KEYS: dict[str, tuple[str, ...]] = {  # each table's rows are moved in the order
     "webhooks": ("id",),
     "webhook_attempts": ("webhook_id", "n"),
     "telegram_chats": ("chat_id",),
+    "push_subscriptions": ("id",),
+    "push_regions": ("region_id", "subscription_id"),
 }
 
 
@@ -464,6 +518,7 @@ class Store(
     Channels,
     Webhooks,
     TelegramChats,
+    PushSubscriptions,
     Transfer,
     Protocol,
 ):

@@ -31,8 +31,10 @@ from tryvoha.store.base import (
     HistoryPage,
     HistoryQuery,
     PendingDeclare,
+    PushSubscription,
     Row,
     StoreError,
+    StoreFullError,
     TokenExistsError,
     TokenRecord,
 )
@@ -464,6 +466,61 @@ class PostgresStore(PostgresWebhooks):
     async def count_chats(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM telegram_chats"))
 
+    # -- web push subscriptions -----------------------------------------------------
+
+    async def save_push_subscription(self, sub: PushSubscription, limit: int) -> PushSubscription:
+        def run(text: str, **values: Any) -> tuple[str, list[Any]]:
+            return sql.statement(text, "numeric", NOW_MS, **values)
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            new = await conn.fetchval(*_flat(run(sql.PUSH_EXISTS, id=sub.id))) is None
+            if new and await conn.fetchval(sql.COUNT_PUSH) >= limit:
+                raise StoreFullError(f"{limit} push subscriptions are stored already")
+            save = run(
+                sql.SAVE_PUSH,
+                id=sub.id,
+                endpoint=sub.endpoint,
+                p256dh=sub.p256dh,
+                auth=sub.auth,
+                lang=sub.lang,
+                since_seq=sub.since_seq,
+            )
+            await conn.execute(*_flat(save))  # locks the row: one save of it at a time
+            await conn.execute(*_flat(run(sql.DROP_PUSH_REGIONS, id=sub.id)))
+            add = run(sql.ADD_PUSH_REGION, region="", id="")[0]
+            await conn.executemany(add, [(r, sub.id) for r in sorted(set(sub.regions))])
+        saved = await self.push_subscription(sub.id)
+        assert saved is not None
+        return saved
+
+    async def drop_push_subscription(self, sub_id: str) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(*_flat(sql.statement(sql.DROP_PUSH_REGIONS, "numeric", id=sub_id)))
+            done = await conn.execute(*_flat(sql.statement(sql.DROP_PUSH, "numeric", id=sub_id)))
+        return str(done) != "DELETE 0"
+
+    async def push_subscription(self, sub_id: str) -> PushSubscription | None:
+        p = _params()
+        found = sql.push_subscriptions(await self._rows(sql.push_by_id_sql(p, sub_id), p.values))
+        return found[0] if found else None
+
+    async def push_subscriptions_for(self, regions: Sequence[RegionId]) -> list[PushSubscription]:
+        if not regions:
+            return []
+        p = _params()
+        return sql.push_subscriptions(
+            await self._rows(sql.push_for_regions_sql(p, regions), p.values)
+        )
+
+    async def keep_meta(self, key: str, value: str) -> str:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                *_flat(sql.statement(sql.KEEP_META, "numeric", key=key, value=value))
+            )
+            return str(
+                await conn.fetchval(*_flat(sql.statement(sql.READ_META, "numeric", key=key)))
+            )
+
     async def count_rows(self, table: str) -> int:
         return int(await self.pool.fetchval(f"SELECT count(*) FROM {_table(table)}"))
 
@@ -512,6 +569,11 @@ async def found_on(conn: Conn) -> Found:
     if row[0]:
         revision = await conn.fetchval("SELECT version_num FROM alembic_version")
     return judge(revision, int(row[1]))
+
+
+def _flat(statement: tuple[str, list[Any]]) -> tuple[Any, ...]:
+    """A statement and its values as asyncpg's positional arguments."""
+    return (statement[0], *statement[1])
 
 
 def _table(name: str) -> str:

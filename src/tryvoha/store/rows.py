@@ -29,6 +29,7 @@ from tryvoha.store.base import (
     HistoryPage,
     HistoryQuery,
     PendingDeclare,
+    PushSubscription,
     Row,
     TokenRecord,
 )
@@ -333,3 +334,66 @@ def pending_values(p: PendingDeclare) -> tuple[Any, ...]:
         None if p.decided_at is None else to_ms(p.decided_at),
         p.seq,
     )
+
+
+# -- web push subscriptions (one statement text for both backends) ------------------------
+
+PUSH_COLUMNS = "id, endpoint, p256dh, auth, lang, since_seq, created_ms"
+SAVE_PUSH = (
+    "INSERT INTO push_subscriptions"
+    " (id, endpoint, p256dh, auth, lang, since_seq, created_ms, updated_ms)"
+    " VALUES ({id}, {endpoint}, {p256dh}, {auth}, {lang}, {since_seq}, {now}, {now})"
+    " ON CONFLICT (id) DO UPDATE SET endpoint = excluded.endpoint, p256dh = excluded.p256dh,"
+    " auth = excluded.auth, lang = excluded.lang, updated_ms = excluded.updated_ms"
+)
+PUSH_EXISTS = "SELECT 1 FROM push_subscriptions WHERE id = {id}"
+COUNT_PUSH = "SELECT count(*) FROM push_subscriptions"
+DROP_PUSH_REGIONS = "DELETE FROM push_regions WHERE subscription_id = {id}"
+ADD_PUSH_REGION = (
+    "INSERT INTO push_regions (region_id, subscription_id) VALUES ({region}, {id})"
+    " ON CONFLICT DO NOTHING"
+)
+DROP_PUSH = "DELETE FROM push_subscriptions WHERE id = {id}"
+KEEP_META = "INSERT INTO meta (key, value) VALUES ({key}, {value}) ON CONFLICT (key) DO NOTHING"
+READ_META = "SELECT value FROM meta WHERE key = {key}"
+
+
+def push_by_id_sql(p: Params, sub_id: str) -> str:
+    return (
+        f"SELECT {_push_columns('s')}, r.region_id FROM push_subscriptions s"
+        f" JOIN push_regions r ON r.subscription_id = s.id WHERE s.id = {p(sub_id)}"
+    )
+
+
+def push_for_regions_sql(p: Params, regions: Sequence[RegionId]) -> str:
+    """Every subscription following one of `regions`, with all its regions (a row each)."""
+    return (
+        f"SELECT {_push_columns('s')}, r.region_id FROM push_subscriptions s"
+        " JOIN push_regions r ON r.subscription_id = s.id WHERE s.id IN"
+        f" (SELECT subscription_id FROM push_regions WHERE {p.one_of('region_id', regions)})"
+        " ORDER BY s.id, r.region_id"
+    )
+
+
+def _push_columns(alias: str) -> str:
+    return ", ".join(f"{alias}.{c.strip()}" for c in PUSH_COLUMNS.split(","))
+
+
+def push_subscriptions(rows: Sequence[Sequence[Any]]) -> list[PushSubscription]:
+    """Rows of (PUSH_COLUMNS..., region_id), grouped by subscription in their order."""
+    found: dict[str, tuple[Sequence[Any], list[RegionId]]] = {}
+    for row in rows:
+        found.setdefault(row[0], (row, []))[1].append(RegionId(row[7]))
+    return [
+        PushSubscription(
+            id=row[0],
+            endpoint=row[1],
+            p256dh=row[2],
+            auth=row[3],
+            regions=tuple(regions),
+            lang=row[4],
+            since_seq=Seq(row[5]),
+            created_at=from_ms(row[6]),
+        )
+        for row, regions in found.values()
+    ]

@@ -35,6 +35,7 @@ REVISIONS = (
     "0009",
     "0004",  # webhooks: made beside 0008 on another branch, chained after 0009
     "0005",  # telegram chats: chained after 0004
+    "0006",
 )  # in order; the Alembic scripts' chain (a test checks they agree)
 HEAD = REVISIONS[-1]
 SQLITE_USER_VERSION = 1000  # on every Alembic-managed SQLite file: pre-Alembic tryvoha refuses it

@@ -35,8 +35,10 @@ from tryvoha.store.base import (
     HistoryPage,
     HistoryQuery,
     PendingDeclare,
+    PushSubscription,
     Row,
     StoreError,
+    StoreFullError,
     TokenExistsError,
     TokenRecord,
 )
@@ -553,6 +555,73 @@ class SqliteStore(SqliteWebhooks):
     async def count_chats(self) -> int:
         rows = await self._rows("SELECT count(*) FROM telegram_chats", ())
         return int(rows[0][0])
+
+    # -- web push subscriptions -----------------------------------------------------
+
+    async def save_push_subscription(self, sub: PushSubscription, limit: int) -> PushSubscription:
+        now = sql.now_ms()
+
+        def _save() -> None:
+            def run(text: str, **values: Any) -> sqlite3.Cursor:
+                statement, params = sql.statement(text, "qmark", **values)
+                return conn.execute(statement, params)
+
+            with transaction(self._w) as conn:
+                new = run(sql.PUSH_EXISTS, id=sub.id).fetchone() is None
+                if new and run(sql.COUNT_PUSH).fetchone()[0] >= limit:
+                    raise StoreFullError(f"{limit} push subscriptions are stored already")
+                run(
+                    sql.SAVE_PUSH,
+                    id=sub.id,
+                    endpoint=sub.endpoint,
+                    p256dh=sub.p256dh,
+                    auth=sub.auth,
+                    lang=sub.lang,
+                    since_seq=sub.since_seq,
+                    now=now,
+                )
+                run(sql.DROP_PUSH_REGIONS, id=sub.id)
+                add = sql.statement(sql.ADD_PUSH_REGION, "qmark", region="", id="")[0]
+                conn.executemany(add, [(r, sub.id) for r in sorted(set(sub.regions))])
+
+        await self._write(_save)
+        saved = await self.push_subscription(sub.id)
+        assert saved is not None
+        return saved
+
+    async def drop_push_subscription(self, sub_id: str) -> bool:
+        def _drop() -> bool:
+            with transaction(self._w) as conn:
+                for text in (sql.DROP_PUSH_REGIONS, sql.DROP_PUSH):
+                    statement, params = sql.statement(text, "qmark", id=sub_id)
+                    dropped = conn.execute(statement, params).rowcount > 0
+                return dropped
+
+        return await self._write(_drop)
+
+    async def push_subscription(self, sub_id: str) -> PushSubscription | None:
+        p = _params()
+        found = sql.push_subscriptions(await self._rows(sql.push_by_id_sql(p, sub_id), p.values))
+        return found[0] if found else None
+
+    async def push_subscriptions_for(self, regions: Sequence[RegionId]) -> list[PushSubscription]:
+        if not regions:
+            return []
+        p = _params()
+        return sql.push_subscriptions(
+            await self._rows(sql.push_for_regions_sql(p, regions), p.values)
+        )
+
+    async def keep_meta(self, key: str, value: str) -> str:
+        keep = sql.statement(sql.KEEP_META, "qmark", key=key, value=value)
+        read = sql.statement(sql.READ_META, "qmark", key=key)
+
+        def _keep() -> str:
+            with transaction(self._w) as conn:
+                conn.execute(*keep)
+                return str(conn.execute(*read).fetchone()[0])
+
+        return await self._write(_keep)
 
     async def count_rows(self, table: str) -> int:
         rows = await self._rows(f"SELECT count(*) FROM {_table(table)}", ())

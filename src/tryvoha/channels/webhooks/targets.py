@@ -21,11 +21,14 @@ from dataclasses import dataclass
 
 import httpx
 
+from tryvoha.channels.targets import is_public
+
+# is_public is the shared rule (channels/targets.py), re-exported for this module's users
+__all__ = ["Resolver", "Target", "TargetError", "is_public", "parse_target"]
+
 MAX_URL_LENGTH = 2000
 RESOLVED_SECONDS = 5.0  # a name's addresses are looked up again after this
 RESOLVED_KEPT = 10_000
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class TargetError(Exception):
@@ -74,15 +77,6 @@ def parse_target(url: str) -> Target:
         raise TargetError("a webhook URL has no #fragment")
     port = parsed.port or {"http": 80, "https": 443}[parsed.scheme]
     return Target(url, parsed.scheme, parsed.host, port, parsed.raw_path)
-
-
-def is_public(address: Address) -> bool:
-    """Routable on the public internet: not loopback, private, link-local, shared,
-    reserved or unspecified (not `is_global`), nor multicast; an IPv4 address mapped
-    into IPv6 is judged as the IPv4 one."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
 
 
 Lookup = Callable[[str, int], Awaitable[list[str]]]  # host, port -> addresses

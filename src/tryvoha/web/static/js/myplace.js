@@ -1,13 +1,19 @@
 // "My place": the region a person follows, kept in this browser (and so across visits),
 // shown first on the map page: its state, every threat there, what is coming, the
-// issuers' messages and what to do. With no place yet, a prompt to choose one.
+// issuers' messages and what to do, and a bell for notifications of it that reach a closed
+// tab (Web Push; where the browser has no push service, while the page is open). With no
+// place yet, a prompt to choose one.
 
 import { el } from "./alerts.js";
 import { nameOf, t } from "./i18n.js";
 import { renderNow } from "./place.js";
+import { isNews, lookKey, showNotice } from "./pagenotice.js";
+import { follow, isPushed, PushDenied, PushUnavailable, pushSupported, unfollow } from "./push.js";
 import { lookData, wordKey } from "./state.js";
 
 const KEY = "tryvoha.myplace";
+const whileOpen = new Set(); // places this page notifies of itself (no push service here)
+let seen = { id: null, key: null }; // my place's state at the last render
 
 export const getPlace = () => {
   try {
@@ -46,6 +52,9 @@ export function renderPlace(box, regions, colouring, { onClear, onLocate } = {})
   if (!region) return prompt(box, { onLocate });
   const look = colouring.of(id);
   const alerts = colouring.alertsFor(id);
+  const key = lookKey(look);
+  if (seen.id === id && whileOpen.has(id) && isNews(seen.key, key)) showNotice(id, nameOf(region), key.startsWith("alert"), alerts);
+  seen = { id, key };
   Object.assign(box.dataset, lookData(look));
   const label = el("p", "myplace-label", t("myplace.title"));
   label.id = "myplace-label";
@@ -61,5 +70,44 @@ export function renderPlace(box, regions, colouring, { onClear, onLocate } = {})
     setPlace(null);
     onClear?.();
   });
-  box.replaceChildren(label, name, word, lines, advice, remove);
+  box.replaceChildren(label, name, word, lines, advice, ...bell(id), remove);
+}
+
+// Notifications of my place, through Web Push (no bell where the browser has no Web Push
+// API; while this page is open where it has one with no push service behind it).
+function bell(id) {
+  if (!pushSupported()) return [];
+  const button = el("button", "btn btn-small myplace-notify");
+  button.type = "button";
+  const note = el("p", "myplace-note", whileOpen.has(id) ? t("push.unsupported") : "");
+  note.setAttribute("role", "status");
+  const show = () => {
+    const on = isPushed(id) || whileOpen.has(id);
+    button.setAttribute("aria-pressed", String(on));
+    button.textContent = on ? t("region.notify_on") : t("region.notify");
+  };
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      if (whileOpen.has(id)) {
+        whileOpen.delete(id);
+      } else {
+        await (isPushed(id) ? unfollow(id) : follow(id));
+        note.textContent = isPushed(id) ? t("push.notify_closed") : "";
+      }
+    } catch (error) {
+      if (error instanceof PushUnavailable) {
+        console.warn("push", error.message);
+        if (Notification.permission === "granted") whileOpen.add(id);
+        note.textContent = t("push.unsupported");
+      } else {
+        note.textContent = error instanceof PushDenied ? t("region.notify_denied") : t("push.failed", { reason: error.message });
+      }
+    } finally {
+      button.disabled = false;
+      show();
+    }
+  });
+  show();
+  return [button, note];
 }

@@ -8,6 +8,7 @@ import { LiveStream } from "./live.js";
 import { describeLook, LEVEL_CONTROL, MapView } from "./map.js";
 import { getPlace, renderPlace, setPlace } from "./myplace.js";
 import { renderNow } from "./place.js";
+import { syncPush } from "./push.js";
 import { Regions } from "./regions.js";
 import { bindSearch } from "./search.js";
 import { AlertState, lookData, wordKey } from "./state.js";
@@ -175,6 +176,9 @@ async function main() {
   });
   bindRetry(stream);
   stream.start();
+  syncPush()
+    .then(schedule)
+    .catch((error) => console.warn("push", error));
   window.tryvoha = { state, map, stream, regions }; // for the curious, and for the tests
 }
 

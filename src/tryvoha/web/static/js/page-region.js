@@ -1,5 +1,6 @@
 // A region page: its state, every threat there and what to do, the alerts that touch it,
-// notifications and a siren while it is open, charts of its history.
+// notifications (through Web Push, even with the tab closed, where the browser can; else
+// while it is open) and a siren while it is open, charts of its history.
 
 import { renderList, startTicking } from "./alerts.js";
 import { bindPeriods } from "./charts.js";
@@ -7,6 +8,8 @@ import { nameOf, pageData, sinceText, t } from "./i18n.js";
 import { LiveStream } from "./live.js";
 import { getPlace, setPlace } from "./myplace.js";
 import { renderNow } from "./place.js";
+import { isNews, lookKey, showNotice } from "./pagenotice.js";
+import { follow, isPushed, PushDenied, PushUnavailable, pushSupported, syncPush, unfollow } from "./push.js";
 import { Regions } from "./regions.js";
 import { playSiren, setSiren, sirenOn, unlockSiren } from "./siren.js";
 import { AlertState, lookData, wordKey } from "./state.js";
@@ -16,7 +19,7 @@ const id = pageData.region_id;
 const state = new AlertState({ seq: pageData.seq, alerts: pageData.alerts });
 let regions = null;
 let lastState = null;
-let notify = false;
+let notify = false; // notifications shown by this page while it is open (no Web Push here)
 let siren = sirenOn();
 
 startTicking();
@@ -55,24 +58,60 @@ function render() {
   renderList(document.getElementById("alerts"), alerts, regions);
   document.getElementById("active-count").textContent = String(alerts.length);
   document.getElementById("alerts-empty").hidden = alerts.length > 0;
-  const now = look.state === "alert" ? `alert-${look.level}` : look.state;
-  if (lastState !== null && now !== lastState) announce(look, covering, now.startsWith("alert"), lastState.startsWith("alert"));
+  const now = lookKey(look);
+  if (lastState !== null && now !== lastState) announce(look, covering, lastState, now);
   lastState = now;
 }
 
-// A change between "under alert" and not, or between yellow and red, while the page is open.
-function announce(look, covering, isAlert, wasAlert) {
-  const name = nameOf(regions.get(id));
-  if (notify && (isAlert || wasAlert)) {
-    const title = isAlert ? t("region.notify_title_alert", { name }) : t("region.notify_title_clear", { name });
-    const body = isAlert ? [...new Set(covering.map((a) => t(`threat.${a.threat}`)))].join(", ") : "";
-    new Notification(title, { body, tag: id, lang: pageData.lang });
-  }
-  if (siren && isAlert && look.level === "red") playSiren();
+// A change of this region's state while the page is open: a notification when it is news
+// and this page notifies, the siren when it turned red.
+function announce(look, covering, before, now) {
+  if (notify && isNews(before, now)) showNotice(id, nameOf(regions.get(id)), now.startsWith("alert"), covering);
+  if (siren && now === "alert-red") playSiren();
 }
 
-function bindButtons() {
+// The bell: Web Push for this region where the browser has it (the opt-in is kept in the
+// browser and on the server), else notifications while this page is open: where the
+// browser has no Web Push API, or has it with no push service behind it (PushUnavailable:
+// the bell then says so).
+function bindBell() {
   const bell = document.getElementById("notify");
+  const note = document.getElementById("notify-note");
+  const show = (on) => {
+    bell.setAttribute("aria-pressed", String(on));
+    bell.textContent = on ? t("region.notify_on") : t("region.notify");
+  };
+  if (pushSupported()) {
+    bell.hidden = false;
+    note.textContent = t("push.notify_closed");
+    show(isPushed(id));
+    bell.addEventListener("click", async () => {
+      bell.disabled = true;
+      try {
+        if (notify) {
+          notify = false; // the note still says what this browser can do
+        } else {
+          await (isPushed(id) ? unfollow(id) : follow(id));
+          note.textContent = t("push.notify_closed");
+        }
+      } catch (error) {
+        if (error instanceof PushUnavailable) {
+          console.warn("push", error.message);
+          notify = Notification.permission === "granted";
+          note.textContent = t("push.unsupported");
+        } else {
+          note.textContent = error instanceof PushDenied ? t("region.notify_denied") : t("push.failed", { reason: error.message });
+        }
+      } finally {
+        bell.disabled = false;
+        show(isPushed(id) || notify);
+      }
+    });
+    syncPush()
+      .then(() => show(isPushed(id) || notify))
+      .catch((error) => console.warn("push", error));
+    return;
+  }
   if ("Notification" in window) {
     bell.hidden = false;
     bell.addEventListener("click", async () => {
@@ -81,12 +120,15 @@ function bindButtons() {
       } else {
         const permission = await Notification.requestPermission();
         notify = permission === "granted";
-        if (permission === "denied") document.getElementById("notify-note").textContent = t("region.notify_denied");
+        if (permission === "denied") note.textContent = t("region.notify_denied");
       }
-      bell.setAttribute("aria-pressed", String(notify));
-      bell.textContent = notify ? t("region.notify_on") : t("region.notify");
+      show(notify);
     });
   }
+}
+
+function bindButtons() {
+  bindBell();
   const horn = document.getElementById("siren");
   if ("AudioContext" in window) {
     horn.hidden = false;
