@@ -247,3 +247,16 @@ async def test_two_writers_at_once_both_publish_and_an_edge_gets_every_event_onc
         for node in (edge, second, first):
             await node.bus.close()
         await other.close()
+
+
+def test_the_log_names_the_server_never_its_password() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+    from urllib.parse import urlparse
+
+    from nats.aio.client import Client
+
+    from tryvoha.bus.nats import _where
+
+    nc = SimpleNamespace(connected_url=urlparse("nats://tryvoha:s3cret@nats.example:4222"))
+    assert _where(cast(Client, nc)) == "nats.example:4222"

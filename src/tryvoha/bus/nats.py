@@ -359,5 +359,8 @@ class NatsBus:
 
 
 def _where(nc: Client) -> str:
+    """The server's host and port, never the user and password the URL may carry."""
     url = nc.connected_url
-    return url.netloc if url is not None else "?"
+    if url is None:
+        return "?"
+    return f"{url.hostname}:{url.port}" if url.port else str(url.hostname)

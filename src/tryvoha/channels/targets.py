@@ -61,12 +61,32 @@ def check_target(url: str, *, allow_private: bool = False) -> SplitResult:
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# IPv6 prefixes that carry an IPv4 address a packet may end up at, which Python's
+# `is_global` counts as public: NAT64 (RFC 6052, 8215), 6to4 (RFC 3056), and the
+# deprecated IPv4-compatible form (::a.b.c.d); site-local (fec0::/10) is deprecated too.
+_CARRIES_IPV4 = (
+    (ipaddress.IPv6Network("64:ff9b::/96"), 96),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), 96),
+    (ipaddress.IPv6Network("2002::/16"), 16),
+    (ipaddress.IPv6Network("::/96"), 96),
+)
+_NOT_PUBLIC_V6 = (ipaddress.IPv6Network("fec0::/10"),)
+
+
 def is_public(address: Address) -> bool:
     """Routable on the public internet: not loopback, private, link-local, shared,
-    reserved or unspecified (not `is_global`), nor multicast; an IPv4 address mapped
-    into IPv6 is judged as the IPv4 one. (Webhooks' targets use this rule too.)"""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    reserved or unspecified (not `is_global`), nor multicast; an IPv4 address carried in
+    IPv6 (mapped, NAT64, 6to4, IPv4-compatible) is judged as that IPv4 address, and
+    site-local IPv6 is not public. (Webhooks' targets use this rule too.)"""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_public(address.ipv4_mapped)
+        if any(address in net for net in _NOT_PUBLIC_V6):
+            return False
+        for net, shift in _CARRIES_IPV4:
+            if address in net:
+                packed = int(address) >> (128 - shift - 32) if shift == 16 else int(address)
+                return is_public(ipaddress.IPv4Address(packed & 0xFFFFFFFF))
     return address.is_global and not address.is_multicast
 
 
