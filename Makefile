@@ -24,7 +24,7 @@ system-test:
 	@scripts/need-apt chromium:chromium 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server mosquitto:/usr/sbin/mosquitto nodejs:node
 
 system-bench:
-	@scripts/need-apt nginx:nginx-light libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server mosquitto:/usr/sbin/mosquitto
+	@scripts/need-apt nginx:/usr/sbin/nginx libnginx-mod-nchan:/usr/lib/nginx/modules/ngx_nchan_module.so wrk:wrk 'postgresql:/usr/lib/postgresql/*/bin/initdb' nats-server:/usr/sbin/nats-server mosquitto:/usr/sbin/mosquitto
 
 run: setup
 	@mkdir -p var
