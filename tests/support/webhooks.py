@@ -76,7 +76,8 @@ class _Server(ThreadingHTTPServer):
 
 
 class Receiver:
-    """Modes: ok, fail (500), slow (answers after `slow_seconds`), gone (410)."""
+    """Modes: ok, fail (500), slow (answers after `slow_seconds`), gone (410), redirect
+    (307 to `redirect_to`)."""
 
     def __init__(self, secret: str = "", path: str = "/hook") -> None:
         self.secret = secret
@@ -84,6 +85,7 @@ class Receiver:
         self.mode = "ok"
         self.slow_seconds = 2.0
         self.delay_seconds = 0.0  # before every answer, in any mode
+        self.redirect_to = ""
         self.lock = threading.Lock()
         self.received: list[Received] = []  # accepted, in the order they came
         self.requests = 0  # every request, accepted or not
@@ -109,6 +111,8 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 self.send_response(receiver.take(body, dict(self.headers.items())))
+                if receiver.mode == "redirect":
+                    self.send_header("location", receiver.redirect_to)
                 self.send_header("content-length", "0")
                 self.end_headers()
 
@@ -140,6 +144,8 @@ class Receiver:
             return 500
         if mode == "gone":
             return 410
+        if mode == "redirect":
+            return 307
         data = orjson.loads(body)
         lowered = {k.lower(): v for k, v in headers.items()}
         with self.lock:

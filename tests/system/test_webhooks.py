@@ -259,6 +259,28 @@ def test_filters_and_history_imports(store_url: str, tmp_path: Path) -> None:
         kharkiv.stop()
 
 
+def test_a_redirect_is_a_failed_attempt_never_followed(store_url: str, tmp_path: Path) -> None:
+    """A 3xx is not a delivery, and its Location is not asked: a redirect cannot aim the
+    server past the safe-target check (at an address of its own network)."""
+    asked, elsewhere = Receiver().start(), Receiver().start()
+    asked.mode, asked.redirect_to = "redirect", elsewhere.url
+    server = serve(store_url, tmp_path, SHORT)
+    server.start()
+    admin = Admin(server, make_token(store_url, "root", ["UA"], Role.ADMIN))
+    try:
+        webhook_id = admin.subscribe(asked)
+        admin.declare(LVIV, "air_raid")
+        wait_until(lambda: asked.requests >= 2, 20, "a retry after the redirect")
+        assert elsewhere.requests == 0
+        shown = admin.hook(webhook_id)
+        assert shown["last_delivered_seq"] in (None, 0), shown
+        assert "307" in str(shown["last_error"]), shown
+    finally:
+        server.stop()
+        asked.stop()
+        elsewhere.stop()
+
+
 def test_with_several_processes_one_delivers_each_event_once(
     store_url: str, tmp_path: Path, receiver: Receiver
 ) -> None:
