@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -85,9 +87,20 @@ async def ws_subscriber(url: str, until: int, rng: random.Random) -> list[bytes]
     return got
 
 
+@pytest.fixture
+def busy_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """300 writes in a few seconds from one token: past its write limit, which is not what
+    is tested here."""
+    proc = ServerProcess(store_url, ["--token-write-rate-limit", "off"], cwd=tmp_path)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
 def test_sse_and_websocket_subscribers_resume_without_loss_or_duplicates(
-    server: ServerProcess, store_url: str
+    busy_server: ServerProcess, store_url: str
 ) -> None:
+    server = busy_server
     token = make_token(store_url, "writer", ["UA"])
 
     async def scenario() -> tuple[list[bytes], list[bytes]]:
