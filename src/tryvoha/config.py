@@ -635,6 +635,8 @@ def explain(error: ValidationError) -> str:
         secret = name in Settings.model_fields and _is_secret(
             Settings.model_fields[name].annotation
         )
+        if isinstance(given, str):  # a store or bus URL may carry user:password@
+            given = re.sub(r"(://)[^/@\s]*@", r"\1…@", given)
         shown = f" '{given}'" if isinstance(given, str | int | float) and not secret else ""
         parts.append(f"{where}:{shown} {problem['msg'].lower()}")
     return "; ".join(parts)

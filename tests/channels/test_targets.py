@@ -71,6 +71,8 @@ def test_a_target_keeps_its_name_for_host_and_its_path_as_sent() -> None:
         "::127.0.0.1",  # IPv4-compatible
         "::10.0.0.1",
         "fec0::1",  # site-local
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1
+        "64:ff9b:1:a00:0:100:808:808",  # local-use NAT64: a network's own
     ],
 )
 def test_non_public_addresses_are_refused(address: str) -> None:

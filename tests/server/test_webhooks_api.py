@@ -133,6 +133,14 @@ async def test_a_body_is_held_to_the_writes_rules(
     assert await strict.services.store.webhooks() == []
 
 
+async def test_the_body_rules_hold_whatever_the_case_of_its_media_type(strict: Api) -> None:
+    admin = await strict.token("root", "UA", role=Role.ADMIN)
+    raw = b'{"url": "' + PUBLIC.encode() + b'", "url": "https://e.org/"}'
+    headers = {**admin, "Content-Type": "Application/JSON"}
+    answer = await strict.client.post("/api/v1/webhooks", content=raw, headers=headers)
+    problem(answer, 422, "invalid_body")
+
+
 async def test_private_targets_are_taken_when_allowed(lenient: Api) -> None:
     admin = await lenient.token("root", "UA", role=Role.ADMIN)
     made = await lenient.client.post(

@@ -14,6 +14,8 @@ from tryvoha import i18n
     [
         (None, None, "uk"),
         ("en-GB,en;q=0.9", None, "en"),
+        ("EN-us", None, "en"),  # tags are case-insensitive
+        ("FR, en", None, "fr"),
         ("de-DE,de;q=0.9,fr;q=0.8,en;q=0.5", None, "fr"),
         ("ru;q=1, en;q=0.2", None, "en"),
         ("en;q=0, fr;q=0.1", None, "fr"),

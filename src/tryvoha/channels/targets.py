@@ -66,11 +66,14 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # deprecated IPv4-compatible form (::a.b.c.d); site-local (fec0::/10) is deprecated too.
 _CARRIES_IPV4 = (
     (ipaddress.IPv6Network("64:ff9b::/96"), 96),
-    (ipaddress.IPv6Network("64:ff9b:1::/48"), 96),
     (ipaddress.IPv6Network("2002::/16"), 16),
     (ipaddress.IPv6Network("::/96"), 96),
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), 96),  # IPv4-translated (RFC 2765)
 )
-_NOT_PUBLIC_V6 = (ipaddress.IPv6Network("fec0::/10"),)
+_NOT_PUBLIC_V6 = (
+    ipaddress.IPv6Network("fec0::/10"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215): a network's own
+)
 
 
 def is_public(address: Address) -> bool:

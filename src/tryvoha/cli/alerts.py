@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -10,9 +9,9 @@ from typing import Any
 import httpx
 import orjson
 import typer
-from httpx_sse import connect_sse
+from httpx_sse import SSEError, connect_sse
 from rich.table import Table
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from tryvoha.cli.client import DEFAULT_URL, Api, answer
 from tryvoha.cli.output import console, errors, fail
@@ -150,6 +149,7 @@ def tail(
     last = after
 
     def follow() -> None:
+        """Returns when a stream that was up ends; raises when none could be had."""
         nonlocal last
         headers = {} if last is None else {"Last-Event-ID": str(last)}
         timeouts = httpx.Timeout(10.0, read=45.0)  # the server's heartbeat is every 15 s
@@ -159,29 +159,59 @@ def tail(
                 client, "GET", url.rstrip("/") + "/api/v1/events", params=params, headers=headers
             ) as source,
         ):
+            status = source.response.status_code
+            if status == 429 or status >= 500:  # busy or away for a moment: wait, try again
+                raise _Busy(status, source.response.headers.get("retry-after"))
             if not source.response.is_success:
                 source.response.read()
                 answer(source.response)  # one error line, and out
-            for sse in source.iter_sse():
-                if sse.event.startswith("alert."):
-                    data = orjson.loads(sse.data)
-                    last = data["seq"]
-                    _print_event(data, as_json)
-        raise httpx.RemoteProtocolError("the stream ended")
+            try:
+                for sse in source.iter_sse():
+                    if sse.event.startswith("alert."):
+                        data = orjson.loads(sse.data)
+                        last = data["seq"]
+                        _print_event(data, as_json)
+            except httpx.TransportError as e:
+                lost(type(e).__name__)
+                return
+        lost("the stream ended")
 
-    def lost(state: RetryCallState) -> None:
+    def lost(why: str) -> None:
+        errors.print(f"[yellow]stream lost ({why}); reconnecting after seq {last}…[/]")
+
+    def waiting(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
-        errors.print(
-            f"[yellow]stream lost ({type(error).__name__}); reconnecting after seq {last}…[/]"
-        )
+        lost(str(error) if isinstance(error, _Busy) else type(error).__name__)
 
-    reconnect = Retrying(
-        retry=retry_if_exception_type((httpx.TransportError, httpx.RemoteProtocolError)),
-        wait=wait_exponential_jitter(initial=0.5, max=10.0),
-        before_sleep=lost,
-    )
-    with contextlib.suppress(KeyboardInterrupt):
-        reconnect(follow)
+    backoff = wait_exponential_jitter(initial=0.5, max=10.0, jitter=0.5)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, _Busy) and error.seconds is not None:
+            return error.seconds
+        return float(backoff(state))
+
+    def retried(error: BaseException) -> bool:
+        # a URL or a server that will never give a stream is said once, not retried
+        fatal = (httpx.UnsupportedProtocol, httpx.InvalidURL, SSEError)
+        return isinstance(error, _Busy | httpx.TransportError) and not isinstance(error, fatal)
+
+    try:
+        while True:  # each stream that was up starts the waiting afresh
+            Retrying(retry=retry_if_exception(retried), wait=wait, before_sleep=waiting)(follow)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL, SSEError) as e:
+        fail(f"cannot follow {url}: {e}")
+
+
+class _Busy(Exception):
+    """A 429 or 5xx: the server is there but cannot take the stream now."""
+
+    def __init__(self, status: int, retry_after: str | None) -> None:
+        self.seconds = float(retry_after) if retry_after and retry_after.isdigit() else None
+        super().__init__(f"HTTP {status}")
 
 
 def _print_event(data: dict[str, Any], as_json: bool) -> None:

@@ -61,6 +61,7 @@ def launch(
     to `output` when given (a list kept across restarts), else to a new one."""
     child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     if log is not None:
+        start = log.stat().st_size if log.exists() else 0  # an earlier run's lines are not its
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 serve_command(*args),
@@ -71,7 +72,11 @@ def launch(
                 env=child_env,
                 start_new_session=new_session,
             )
-        return Launched(proc, _wait_in_file(proc, log, seconds))
+        try:
+            return Launched(proc, _wait_in_file(proc, log, start, seconds))
+        except BaseException:  # Ctrl-C while it starts: no server left behind
+            _give_up(proc)
+            raise
     proc = subprocess.Popen(
         serve_command(*args),
         stdin=subprocess.DEVNULL,
@@ -97,24 +102,35 @@ def launch(
 
     launched.reader = threading.Thread(target=read, daemon=True)
     launched.reader.start()
-    if not said.wait(seconds) or not launched.url:
+    try:
+        started = said.wait(seconds) and bool(launched.url)
+    except BaseException:  # Ctrl-C while it starts: no server left behind
+        _give_up(proc)
+        raise
+    if not started:
         _give_up(proc)
         last = "".join(launched.output[-15:]).strip() or "no output"
         raise LaunchError(f"tryvoha serve did not start: {last}")
     return launched
 
 
-def _wait_in_file(proc: subprocess.Popen[bytes], log: Path, seconds: float) -> str:
+def _lines_from(log: Path, start: int) -> list[str]:
+    with log.open("rb") as f:
+        f.seek(start)
+        return f.read().decode(errors="replace").splitlines()
+
+
+def _wait_in_file(proc: subprocess.Popen[bytes], log: Path, start: int, seconds: float) -> str:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for line in log.read_text(errors="replace").splitlines():
+        for line in _lines_from(log, start):
             if line.startswith(READY):
                 return line[len(READY) :].strip()
         if proc.poll() is not None:
             break
         time.sleep(POLL_SECONDS)
     _give_up(proc)
-    last = "\n".join(log.read_text(errors="replace").splitlines()[-15:]) or "no output"
+    last = "\n".join(_lines_from(log, start)[-15:]) or "no output"
     raise LaunchError(f"tryvoha serve did not start: {last}")
 
 

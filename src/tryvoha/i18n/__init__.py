@@ -57,7 +57,7 @@ def parse_accept_language(header: str) -> list[str]:
                 except ValueError:
                     q = 0.0
         if q > 0:
-            ranked.append((-q, index, tag.strip().replace("-", "_")))
+            ranked.append((-q, index, tag.strip().lower().replace("-", "_")))  # EN-us too
     return [tag for _, _, tag in sorted(ranked)]
 
 

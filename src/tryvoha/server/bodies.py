@@ -56,7 +56,8 @@ def check_json(body: bytes | str) -> None:
 async def strict_json(request: Request) -> None:
     """For a route that FastAPI gives a body model: the same rules as the writes' bodies
     (a dependency, run on the body FastAPI has read)."""
-    if request.method in ("POST", "PUT", "PATCH") and "json" in request.headers.get(
-        "content-type", ""
-    ):
+    if (
+        request.method in ("POST", "PUT", "PATCH")
+        and "json" in request.headers.get("content-type", "").lower()
+    ):  # as FastAPI reads it: Application/JSON is JSON too
         check_json(await request.body())
