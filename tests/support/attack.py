@@ -106,11 +106,14 @@ def allow_open_files(needed: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
 
 
-def connect(port: int, rcvbuf: int | None = None) -> socket.socket:
-    """A loopback socket; a small receive buffer makes a non-reader fill up quickly."""
+def connect(port: int, rcvbuf: int | None = None, source: str | None = None) -> socket.socket:
+    """A loopback socket; a small receive buffer makes a non-reader fill up quickly; a
+    `source` such as 127.0.0.2 makes it another client (its own per-address limits)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    if source is not None:
+        sock.bind((source, 0))
     sock.settimeout(timeout(10))
     sock.connect(("127.0.0.1", port))
     return sock
