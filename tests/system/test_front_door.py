@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 ATTACKERS = 200
 LOGGED = 12_000  # declare + clear pairs: 24,000 events of about 1 KB
-DELIVERY_SECONDS = 0.1
+DELIVERY_SECONDS = 0.1  # what an attack may add to a declare's delivery (it added 1.7-5.5 s)
 RSS_PER_ATTACKER_KIB = 192  # what one non-reading resumer may cost the server at most
 OBLASTS = [r.id for r in region_tree().at_level(Level.OBLAST)]
 
@@ -97,6 +97,9 @@ def test_non_reading_resumers_from_seq_0_cannot_delay_a_declare(
     allow_open_files(ATTACKERS + 100)
     token = make_token(log_server.store_url, "duty", ["UA"])
     reader = SseReader(log_server.port)
+    # the same declares with no attacker, on this machine now: the yardstick (the suite
+    # runs beside other tests; an absolute bound would measure them too)
+    quiet = max(declare_latency(log_server.url, token, reader, OBLASTS) for _ in range(5))
     before = rss_kib(log_server.pid)
     if transport == "sse":
         attackers = [connect(log_server.port, rcvbuf=4096) for _ in range(ATTACKERS)]
@@ -124,7 +127,7 @@ def test_non_reading_resumers_from_seq_0_cannot_delay_a_declare(
             sock.close()
         reader.close()
     worst = max(latencies)
-    assert worst < timeout(DELIVERY_SECONDS), f"a declare delivered after {worst:.3f} s"
+    assert worst < quiet + timeout(DELIVERY_SECONDS), f"{worst:.3f} s, {quiet:.3f} s alone"
     assert grown < ATTACKERS * RSS_PER_ATTACKER_KIB, f"RSS grew by {grown} KiB"
 
 
@@ -258,7 +261,7 @@ def many_region_filters(server: ServerProcess) -> None:
         for sock in followers:
             sock.close()
         reader.close()
-    assert busy - quiet < timeout(0.05), f"{quiet * 1000:.0f} ms alone, {busy * 1000:.0f} ms with"
+    assert busy - quiet < timeout(0.1), f"{quiet * 1000:.0f} ms alone, {busy * 1000:.0f} ms with"
     too_many = "&".join(f"region={r}" for r in hromadas[:501])
     refused = httpx.get(f"{server.url}/api/v1/events?{too_many}")
     assert refused.status_code == 422
@@ -282,6 +285,8 @@ def test_pipelined_gets_from_a_non_reader_cost_a_few_mb_and_no_cpu(server: Serve
     buffers are full the server reads no more of them, so it costs neither memory nor CPU
     (the server went on answering at full speed, 1.2 million times in 8 s)."""
     token = make_token(server.store_url, "duty", ["UA"])
+    reader = SseReader(server.port)
+    quiet = median_latency(server, token, reader, rounds=3)
     before, cpu = rss_kib(server.pid), cpu_seconds(server.pid)
     # the attacker is another address than the reader and the issuer: what it is answered
     # before its buffers fill counts against its own request rate, not theirs
@@ -291,14 +296,13 @@ def test_pipelined_gets_from_a_non_reader_cost_a_few_mb_and_no_cpu(server: Serve
         time.sleep(1)  # whatever it was given, the server has had time to do
         busy = cpu_seconds(server.pid) - cpu
         grown = rss_kib(server.pid) - before
-        reader = SseReader(server.port)
         latency = median_latency(server, token, reader, rounds=3)
-        reader.close()
     finally:
+        reader.close()
         sock.close()
     assert grown < 8 * 1024, f"RSS grew by {grown} KiB"
     assert busy < 1.0, f"the server spent {busy:.1f} s of CPU on it"
-    assert latency < timeout(DELIVERY_SECONDS)
+    assert latency < quiet + timeout(DELIVERY_SECONDS)
 
 
 def test_a_ping_flood_is_not_buffered_without_limit(server: ServerProcess) -> None:
