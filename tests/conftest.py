@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.missing import missing
 from tests.support.nats import NatsMissingError, NatsServer
 from tests.support.postgres import TEMPLATE, Cluster, PostgresMissingError, in_thread, run_sync
 from tests.support.server import ServerProcess
@@ -38,9 +38,7 @@ def postgres() -> Iterator[Cluster]:
     try:
         cluster = Cluster().start()
     except PostgresMissingError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs PostgreSQL: {e}")
-        pytest.skip(str(e))
+        missing(str(e))
     try:
         from tryvoha.store.schema import upgrade
 
@@ -114,9 +112,7 @@ def nats_server() -> Iterator[NatsServer]:
     try:
         server = NatsServer()
     except NatsMissingError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI needs nats-server: {e}")
-        pytest.skip(str(e))
+        missing(str(e))
     try:
         yield server.start()
     finally:

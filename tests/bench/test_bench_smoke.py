@@ -9,7 +9,6 @@ it fails: the bench must be runnable where the tests run.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,6 +25,7 @@ from bench.swarm import Swarm
 from bench.writes import run_writes
 from rich.console import Console
 
+from tests.support.missing import missing
 from tests.support.server import timeout
 
 pytestmark = pytest.mark.anyio
@@ -40,9 +40,7 @@ def require_nchan() -> None:
     ]
     if missing:
         why = f"{' and '.join(missing)} missing: run `make system-bench`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        missing(why)
 
 
 async def test_tryvoha_subscribers_get_every_event_once(tmp_path: Path) -> None:
@@ -142,9 +140,7 @@ async def test_polling_and_writes_sections_measure_what_they_say(tmp_path: Path)
     require_nchan()
     if shutil.which("wrk") is None:
         why = "wrk missing: run `make system-bench`"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
+        missing(why)
     console = Console(file=io.StringIO())
     # as bench.run makes its own: nginx's workers (an unprivileged user under root) must
     # reach the static file, and pytest's temp root is private

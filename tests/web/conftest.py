@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.server.conftest import Api, api
+from tests.support.missing import missing
 from tests.web.browser import ARGS, CHROMIUM
 
 __all__ = ["Api", "api"]
@@ -22,9 +22,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def browser() -> Iterator[Browser]:
     """One chromium for the whole run: each test opens contexts of its own in it."""
     if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} is missing: `make system-test` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed")
+        missing(f"{CHROMIUM} is missing: `make system-test` installs it")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
