@@ -9,6 +9,7 @@ import pytest
 from tests.support.missing import missing
 from tests.support.nats import NatsMissingError, NatsServer
 from tests.support.postgres import TEMPLATE, Cluster, PostgresMissingError, in_thread, run_sync
+from tests.support.push import PushReceiver
 from tests.support.server import ServerProcess
 from tryvoha.data import region_tree
 from tryvoha.domain.regions import RegionId, RegionTree
@@ -117,3 +118,19 @@ def nats_server() -> Iterator[NatsServer]:
         yield server.start()
     finally:
         server.remove()
+
+
+@pytest.fixture
+def push_receiver() -> Iterator[PushReceiver]:
+    """A browser's push service on loopback: it decrypts what it is sent."""
+    with PushReceiver() as rx:
+        yield rx
+
+
+@pytest.fixture
+def push_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
+    """A server whose Web Push may go to loopback (the receiver above)."""
+    proc = ServerProcess(store_url, ["--push-allow-private"], cwd=tmp_path)
+    proc.start()
+    yield proc
+    proc.stop()

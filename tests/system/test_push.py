@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,24 +27,10 @@ SUMY = "UA59000000000057109"
 SHOSTKA = "UA59100170000093676"  # a hromada in Sumy oblast
 
 
-@pytest.fixture
-def receiver() -> Iterator[PushReceiver]:
-    with PushReceiver() as rx:
-        yield rx
-
-
-@pytest.fixture
-def push_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(store_url, ["--push-allow-private"], cwd=tmp_path)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
 class World:
-    def __init__(self, server: ServerProcess, receiver: PushReceiver) -> None:
+    def __init__(self, server: ServerProcess, push_receiver: PushReceiver) -> None:
         self.server = server
-        self.rx = receiver
+        self.rx = push_receiver
         self.browsers: dict[str, BrowserKeys] = {}
         token = make_token(server.store_url, "national", ["UA"])
         self.auth = {"Authorization": f"Bearer {token}"}
@@ -94,8 +79,8 @@ class World:
 
 
 @pytest.fixture
-def world(push_server: ServerProcess, receiver: PushReceiver) -> World:
-    return World(push_server, receiver)
+def world(push_server: ServerProcess, push_receiver: PushReceiver) -> World:
+    return World(push_server, push_receiver)
 
 
 def jwt_claims(authorization: str) -> dict[str, Any]:
@@ -226,7 +211,7 @@ def test_a_server_killed_mid_delivery_resumes_from_the_cursor_in_the_store(
 
 @pytest.mark.slow
 def test_on_many_machines_a_writer_delivers_and_an_edge_carries_subscriptions_to_it(
-    store_url: str, nats_server: NatsServer, receiver: PushReceiver, tmp_path: Path
+    store_url: str, nats_server: NatsServer, push_receiver: PushReceiver, tmp_path: Path
 ) -> None:
     """--role writer and --role edge on one store: a subscription made through the edge is
     kept by the writer (the edge's answer is the writer's), the edge's pages and API carry
@@ -242,10 +227,13 @@ def test_on_many_machines_a_writer_delivers_and_an_edge_carries_subscriptions_to
         edge.start()
         keys = [httpx.get(f"{s.url}/api/v1/push/key").json()["public_key"] for s in (writer, edge)]
         assert keys[0] == keys[1]
-        world = World(edge, receiver)
+        world = World(edge, push_receiver)
         made = world.subscribe("a", SHOSTKA, lang="en")
         assert raw(store_url, "SELECT id, lang FROM push_subscriptions") == [(made["id"], "en")]
-        no_lang = {"subscription": BrowserKeys().subscription(receiver.url("b")), "regions": [LVIV]}
+        no_lang = {
+            "subscription": BrowserKeys().subscription(push_receiver.url("b")),
+            "regions": [LVIV],
+        }
         french = httpx.post(
             f"{edge.url}/api/v1/push/subscriptions",
             json=no_lang,
@@ -268,7 +256,7 @@ def test_on_many_machines_a_writer_delivers_and_an_edge_carries_subscriptions_to
         gone = httpx.request(
             "DELETE",
             f"{edge.url}/api/v1/push/subscriptions",
-            json={"endpoint": receiver.url("b")},
+            json={"endpoint": push_receiver.url("b")},
             timeout=timeout(10),
         )
         assert gone.status_code == 204, gone.text

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -64,20 +62,6 @@ STUB = """
 """
 
 
-@pytest.fixture
-def receiver() -> Iterator[PushReceiver]:
-    with PushReceiver() as rx:
-        yield rx
-
-
-@pytest.fixture
-def push_server(store_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
-    proc = ServerProcess(store_url, ["--push-allow-private"], cwd=tmp_path)
-    proc.start()
-    yield proc
-    proc.stop()
-
-
 def push_page(browser: Browser, url: str, keys: BrowserKeys, endpoint: str) -> Page:
     page = new_page(browser)
     page.context.grant_permissions(["notifications"], origin=url)
@@ -113,11 +97,11 @@ def notifications(page: Page) -> list[dict[str, Any]]:
 
 
 def test_a_region_page_subscribes_and_the_service_worker_shows_what_is_pushed(
-    browser: Browser, push_server: ServerProcess, receiver: PushReceiver
+    browser: Browser, push_server: ServerProcess, push_receiver: PushReceiver
 ) -> None:
     url = push_server.url
     keys = BrowserKeys()
-    page = push_page(browser, url, keys, receiver.url("chromium"))
+    page = push_page(browser, url, keys, push_receiver.url("chromium"))
     page.goto(f"{url}/region/{SHOSTKA}")
     live(page)
     uk = i18n.catalogue("uk")
@@ -138,7 +122,7 @@ def test_a_region_page_subscribes_and_the_service_worker_shows_what_is_pushed(
     # an alert over the hromada: the server pushes it, encrypted to this browser's keys
     token = make_token(push_server.store_url, "national", ["UA"])
     declare(url, token, SUMY, threats=["drones"], message={"uk": "До укриття!", "en": "Shelter!"})
-    message = receiver.wait("chromium", 1)[0]
+    message = push_receiver.wait("chromium", 1)[0]
     notice = keys.decrypt(message.body)
     assert notice["title"] == "Тривога: Сумська область"
     assert notice["body"].split("\n") == [
@@ -172,7 +156,7 @@ def test_a_region_page_subscribes_and_the_service_worker_shows_what_is_pushed(
         f"{url}/api/v1/alerts/{alert_id}/clear", headers={"Authorization": f"Bearer {token}"}
     )
     assert cleared.is_success, cleared.text
-    all_clear = keys.decrypt(receiver.wait("chromium", 2)[1].body)
+    all_clear = keys.decrypt(push_receiver.wait("chromium", 2)[1].body)
     cdp.send("ServiceWorker.deliverPushMessage", {**push, "data": json.dumps(all_clear)})
     page.wait_for_function(
         """async () => (await (await navigator.serviceWorker.ready).getNotifications())
@@ -200,7 +184,9 @@ def test_a_region_page_subscribes_and_the_service_worker_shows_what_is_pushed(
         "() => JSON.parse(localStorage.getItem('stub.push')).unsubscribed === true"
     )
     gone = httpx.request(
-        "DELETE", f"{url}/api/v1/push/subscriptions", json={"endpoint": receiver.url("chromium")}
+        "DELETE",
+        f"{url}/api/v1/push/subscriptions",
+        json={"endpoint": push_receiver.url("chromium")},
     )
     assert gone.status_code == 404  # already forgotten
     page.goto(f"{url}/region/{SHOSTKA}")
